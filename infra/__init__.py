@@ -1,0 +1,1 @@
+"""dockyard: build images once, deploy them by digest everywhere."""

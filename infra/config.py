@@ -1,0 +1,600 @@
+"""Typed, validated settings for each stack role, read once from the `dockyard:` namespace.
+
+Pure: raw config values in (strings, as Pulumi hands them over), frozen
+dataclasses out, or one ConfigError naming the key, the bad value and what is
+allowed. Nothing here registers a resource or touches AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from infra import naming
+from infra.errors import BadInput, ConfigError, ImageRefError
+from infra.images import ImageRef, is_digest
+
+NAMESPACE = "dockyard"
+
+# Fargate task sizes AWS accepts: cpu units -> allowed memory (MiB).
+FARGATE_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+    8192: tuple(range(16384, 61441, 4096)),
+    16384: tuple(range(32768, 122881, 8192)),
+}
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+                      1096, 1827, 2192, 2557, 2922, 3288, 3653)
+PLATFORMS = ("linux/amd64", "linux/arm64")
+
+COMMON_KEYS = ("role", "services", "releaseParameter")
+REGISTRY_KEYS = ("prebuilt", "registry", "publish", "keepImages", "untaggedExpiryDays")
+APP_KEYS = ("target", "imageSource", "releaseDir", "registryStack", "ephemeral", "shareFrom",
+            "database", "kubernetes", "network", "logRetentionDays", "certificateArn")
+SERVICE_KEYS = ("port", "cpu", "memory", "desiredCount", "minCount", "maxCount",
+                "healthCheckPath", "path", "host", "environment", "secrets")
+BUILD_KEYS = ("context", "dockerfile", "platform", "buildArgs")
+DATABASE_KEYS = ("instanceClass", "allocatedStorage", "engineVersion", "name", "multiAz",
+                 "backupRetentionDays")
+KUBERNETES_KEYS = ("namespace", "createNamespace", "kubeconfig", "context", "renderDir",
+                   "ingressClass", "host", "tlsSecret")
+NETWORK_KEYS = ("vpcId", "publicSubnetIds", "privateSubnetIds", "cidr", "availabilityZones",
+                "natGateways")
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HOSTNAME = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_HTTP_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+_QUALIFIED_STACK = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_SECRET_REF = re.compile(r"^(/[a-zA-Z0-9_.\-/]+|arn:aws[a-z-]*:(ssm|secretsmanager):[a-z0-9-]+:\d{12}:\S+)$")
+_CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
+_CIDR = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/(1[6-9]|2[0-8])$")
+_DB_INSTANCE = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+_DB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+_VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """How the registry stack builds one service's image."""
+
+    context: str
+    dockerfile: str
+    platform: str
+    build_args: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """How an app stack runs one service. `port` is None for a background worker."""
+
+    name: str
+    port: int | None
+    cpu: int
+    memory: int
+    desired_count: int
+    min_count: int
+    max_count: int
+    health_check_path: str
+    path: str | None
+    host: str | None
+    environment: Mapping[str, str]
+    secrets: Mapping[str, str]
+
+    @property
+    def routed(self) -> bool:
+        return self.port is not None
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    stack: str
+    services: tuple[str, ...]
+    builds: Mapping[str, BuildSettings]
+    prebuilt: Mapping[str, str]  # service -> pinned reference, or a bare sha256 digest in ecr mode
+    registry: Literal["ecr", "external"]
+    publish: bool
+    keep_images: int
+    untagged_expiry_days: int
+    release_parameter: str
+    role: Literal["registry"] = "registry"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """ECS: the shared RDS PostgreSQL instance."""
+
+    instance_class: str = "db.t4g.micro"
+    allocated_storage: int = 20
+    engine_version: str = "16"
+    name: str = "app"
+    multi_az: bool = False
+    backup_retention_days: int = 7
+
+
+@dataclass(frozen=True)
+class SecretDatabaseSettings:
+    """Kubernetes: an existing Secret holding the connection settings."""
+
+    secret_name: str
+
+
+@dataclass(frozen=True)
+class KubernetesSettings:
+    namespace: str = "dockyard"
+    create_namespace: bool = True
+    kubeconfig: str | None = None  # secret: only ever handed to pulumi as a secret Output
+    context: str | None = None
+    render_dir: str | None = None
+    ingress_class: str | None = None
+    host: str | None = None
+    tls_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """Either an existing VPC (vpc_id and subnets) or a new one (cidr, zones, NAT gateways)."""
+
+    vpc_id: str | None = None
+    public_subnet_ids: tuple[str, ...] = ()
+    private_subnet_ids: tuple[str, ...] = ()
+    cidr: str = "10.0.0.0/16"
+    availability_zones: int = 2
+    nat_gateways: int = 1
+
+    @property
+    def existing(self) -> bool:
+        return self.vpc_id is not None
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    stack: str
+    services: Mapping[str, ServiceSettings]
+    target: Literal["ecs", "kubernetes"]
+    image_source: Literal["stack", "ssm", "file"]
+    release_dir: str
+    registry_stack: str
+    release_parameter: str
+    ephemeral: bool
+    share_from: str | None
+    database: DatabaseSettings | SecretDatabaseSettings | None
+    kubernetes: KubernetesSettings
+    network: NetworkSettings
+    log_retention_days: int
+    certificate_arn: str | None
+    role: Literal["app"] = "app"
+
+
+Settings = RegistrySettings | AppSettings
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def load(
+    raw: Mapping[str, Any],
+    *,
+    stack: str,
+    secret_keys: Collection[str] = (),
+    discovered_services: Collection[str] = (),
+) -> Settings:
+    """Validate every `dockyard:` key in `raw` (full `dockyard:<key>` names) for `stack`.
+
+    `discovered_services` are the folders of `images/` that hold a Dockerfile:
+    the registry's services when `dockyard:services` is not set.
+    """
+    values = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith(NAMESPACE + ":")}
+    secrets = {k.split(":", 1)[1] for k in secret_keys if k.startswith(NAMESPACE + ":")}
+    role = values.get("role")
+    if role is None:
+        raise ConfigError(
+            "dockyard:role is not set; expected 'registry' or 'app'",
+            hint="pulumi config set dockyard:role app",
+        )
+    role = _choice("role", role, ("registry", "app"))
+    allowed = COMMON_KEYS + (REGISTRY_KEYS if role == "registry" else APP_KEYS)
+    for key in sorted(values):
+        if key not in allowed:
+            other = REGISTRY_KEYS if role == "app" else APP_KEYS
+            if key in other:
+                raise ConfigError(f"dockyard:{key} applies to role {'registry' if role == 'app' else 'app'}, "
+                                  f"not to role {role}")
+            raise ConfigError(f"dockyard:{key} is not a dockyard setting; known keys for role {role}: "
+                              f"{', '.join(sorted(allowed))}")
+    try:
+        naming.validate_stack_name(stack)
+    except BadInput as err:
+        raise ConfigError(err.message) from None
+    release_parameter = _parameter("releaseParameter", values.get("releaseParameter"), stack)
+    if role == "registry":
+        return _registry(values, stack, release_parameter, discovered_services)
+    return _app(values, stack, release_parameter, secrets)
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+def _registry(values: dict[str, Any], stack: str, release_parameter: str,
+              discovered: Collection[str]) -> RegistrySettings:
+    raw_services = _object("services", values.get("services"), default=None)
+    if raw_services is None:
+        raw_services = {name: {} for name in sorted(discovered)}
+    if not raw_services:
+        raise ConfigError("dockyard:services: no services; add images/<service>/Dockerfile "
+                          "or set dockyard:services")
+    builds = {}
+    for name, raw in raw_services.items():
+        _service_name(name)
+        entry = _object(f"services.{name}", raw, default={}) or {}
+        _known_keys(f"services.{name}", entry, BUILD_KEYS, others=(SERVICE_KEYS, "app"))
+        context = _text(f"services.{name}.context", entry.get("context", f"images/{name}"))
+        builds[name] = BuildSettings(
+            context=context,
+            dockerfile=_text(f"services.{name}.dockerfile", entry.get("dockerfile", f"{context}/Dockerfile")),
+            platform=_choice(f"services.{name}.platform", entry.get("platform", "linux/amd64"), PLATFORMS),
+            build_args=_string_map(f"services.{name}.buildArgs", entry.get("buildArgs"), _ENV_NAME,
+                                   "build argument names like COMMIT_SHA"),
+        )
+    registry = _choice("registry", values.get("registry", "ecr"), ("ecr", "external"))
+    prebuilt = {}
+    for name, ref in (_object("prebuilt", values.get("prebuilt"), default={}) or {}).items():
+        if name not in builds:
+            raise ConfigError(f"dockyard:prebuilt.{name}: {name!r} is not a service; "
+                              f"services: {', '.join(sorted(builds))}")
+        prebuilt[name] = _prebuilt_ref(f"prebuilt.{name}", ref, registry)
+    if registry == "external":
+        missing = sorted(set(builds) - set(prebuilt))
+        if missing:
+            raise ConfigError(
+                f"dockyard:registry is 'external' but dockyard:prebuilt has no image for {', '.join(missing)}; "
+                "an external registry needs a pinned image for every service",
+                hint=f"pulumi config set --path 'dockyard:prebuilt.{missing[0]}' <registry>/<repo>@sha256:<digest>",
+            )
+    return RegistrySettings(
+        stack=stack,
+        services=tuple(sorted(builds)),
+        builds=builds,
+        prebuilt=prebuilt,
+        registry=registry,
+        publish=_bool("publish", values.get("publish", True)),
+        keep_images=_int("keepImages", values.get("keepImages", 30), 1, 1000),
+        untagged_expiry_days=_int("untaggedExpiryDays", values.get("untaggedExpiryDays", 7), 1, 3650),
+        release_parameter=release_parameter,
+    )
+
+
+def _prebuilt_ref(path: str, ref: Any, registry: str) -> str:
+    if not isinstance(ref, str):
+        raise ConfigError(f"dockyard:{path}: got {ref!r}; expected a pinned image reference")
+    if is_digest(ref):
+        if registry == "external":
+            raise ConfigError(f"dockyard:{path}: got a bare digest {ref}; with dockyard:registry 'external' "
+                              "give the whole reference, <registry>/<repo>@sha256:<digest>")
+        return ref
+    try:
+        return str(ImageRef.parse_pinned(ref, what=f"dockyard:{path}"))
+    except ImageRefError as err:
+        raise ConfigError(err.message if err.message.startswith("dockyard:") else f"dockyard:{path}: {err.message}",
+                          hint=err.hint) from None
+
+
+# ----------------------------------------------------------------------------- app
+
+
+def _app(values: dict[str, Any], stack: str, release_parameter: str, secrets: set[str]) -> AppSettings:
+    target = _choice("target", values.get("target", "ecs"), ("ecs", "kubernetes"))
+    raw_services = _object("services", values.get("services"), default=None)
+    if not raw_services:
+        raise ConfigError("dockyard:services is not set; an app stack names the services it runs",
+                          hint="pulumi config set --path 'dockyard:services.web.port' 8080")
+    services = {name: _service(name, raw) for name, raw in raw_services.items()}
+    _check_routing(services)
+    image_source = _choice("imageSource", values.get("imageSource", "ssm"), ("stack", "ssm", "file"))
+    share_from = values.get("shareFrom")
+    if share_from is not None:
+        share_from = _qualified_stack("shareFrom", share_from)
+    kubernetes = _kubernetes(values.get("kubernetes"), "kubernetes" in secrets)
+    return AppSettings(
+        stack=stack,
+        services=services,
+        target=target,
+        image_source=image_source,
+        release_dir=_text("releaseDir", values.get("releaseDir", f".dockyard/releases/{stack}")),
+        registry_stack=_qualified_stack("registryStack",
+                                        values.get("registryStack", "organization/dockyard/registry")),
+        release_parameter=release_parameter,
+        ephemeral=_bool("ephemeral", values.get("ephemeral", False)),
+        share_from=share_from,
+        database=_database(values.get("database", None), target, share_from),
+        kubernetes=kubernetes,
+        network=_network(values.get("network")),
+        log_retention_days=_choice("logRetentionDays", _int("logRetentionDays",
+                                   values.get("logRetentionDays", 30), 1, 3653), LOG_RETENTION_DAYS),
+        certificate_arn=_match("certificateArn", values.get("certificateArn"), _CERT_ARN,
+                               "an ACM certificate ARN, arn:aws:acm:<region>:<account>:certificate/<id>"),
+    )
+
+
+def _service(name: str, raw: Any) -> ServiceSettings:
+    _service_name(name)
+    p = f"services.{name}"
+    entry = _object(p, raw, default={}) or {}
+    _known_keys(p, entry, SERVICE_KEYS, others=(BUILD_KEYS, "registry"))
+    cpu = _choice(f"{p}.cpu", _int(f"{p}.cpu", entry.get("cpu", 256), 1, 16384), tuple(FARGATE_SIZES))
+    memory = _int(f"{p}.memory", entry.get("memory", 512), 1, 122880)
+    if memory not in FARGATE_SIZES[cpu]:
+        raise ConfigError(f"dockyard:{p}.memory: got {memory} with cpu {cpu}; Fargate accepts "
+                          f"{_ranges(FARGATE_SIZES[cpu])} MiB for cpu {cpu}")
+    desired = _int(f"{p}.desiredCount", entry.get("desiredCount", 2), 0, 1000)
+    min_count = _int(f"{p}.minCount", entry.get("minCount", desired), 0, 1000)
+    max_count = _int(f"{p}.maxCount", entry.get("maxCount", max(desired, min_count, 1) * 2), 1, 1000)
+    if not min_count <= desired <= max_count:
+        raise ConfigError(f"dockyard:{p}: minCount {min_count} <= desiredCount {desired} <= maxCount "
+                          f"{max_count} does not hold; expected minCount <= desiredCount <= maxCount")
+    port = entry.get("port")
+    port = None if port is None else _int(f"{p}.port", port, 1, 65535)
+    path, host = entry.get("path"), entry.get("host")
+    if port is None and (path is not None or host is not None):
+        raise ConfigError(f"dockyard:{p}: 'path' and 'host' route traffic to a port; set {p}.port too")
+    return ServiceSettings(
+        name=name,
+        port=port,
+        cpu=cpu,
+        memory=memory,
+        desired_count=desired,
+        min_count=min_count,
+        max_count=max_count,
+        health_check_path=_match(f"{p}.healthCheckPath", entry.get("healthCheckPath", "/healthz"), _HTTP_PATH,
+                                 "an absolute URL path like /healthz"),
+        path=_match(f"{p}.path", path, _HTTP_PATH, "an absolute URL path like /api/*"),
+        host=_match(f"{p}.host", host, _HOSTNAME, "a lowercase host name like api.example.com"),
+        environment=_string_map(f"{p}.environment", entry.get("environment"), _ENV_NAME,
+                                "environment variable names like LOG_LEVEL"),
+        secrets=_secret_map(f"{p}.secrets", entry.get("secrets")),
+    )
+
+
+def _check_routing(services: Mapping[str, ServiceSettings]) -> None:
+    """At most one routed service may take the default route (neither path nor host)."""
+    defaults = sorted(s.name for s in services.values() if s.routed and s.path is None and s.host is None)
+    if len(defaults) > 1:
+        raise ConfigError(f"dockyard:services: {', '.join(defaults)} all take the default route; "
+                          "give all but one a 'path' or 'host'")
+    seen: dict[tuple[str | None, str | None], str] = {}
+    for s in services.values():
+        if s.routed and (s.path or s.host):
+            key = (s.host, s.path)
+            if key in seen:
+                raise ConfigError(f"dockyard:services.{s.name}: same host/path as services.{seen[key]}")
+            seen[key] = s.name
+
+
+def _database(raw: Any, target: str, share_from: str | None) -> DatabaseSettings | SecretDatabaseSettings | None:
+    value = _json("database", raw)
+    if value is False or value is None and (target == "kubernetes" or share_from):
+        return None
+    if target == "kubernetes":
+        entry = _object("database", value, default=None)
+        _known_keys("database", entry, ("secretName",))
+        return SecretDatabaseSettings(secret_name=_match("database.secretName", entry.get("secretName"),
+                                                         re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$"),
+                                                         "the name of an existing Kubernetes Secret"))
+    if share_from:
+        raise ConfigError("dockyard:database: a stack with dockyard:shareFrom uses its base's database; "
+                          "remove dockyard:database, or set it to false to run without one")
+    if value is None or value is True:
+        return DatabaseSettings()
+    entry = _object("database", value, default=None)
+    _known_keys("database", entry, DATABASE_KEYS)
+    defaults = DatabaseSettings()
+    return DatabaseSettings(
+        instance_class=_match("database.instanceClass", entry.get("instanceClass", defaults.instance_class),
+                              _DB_INSTANCE, "an RDS instance class like db.t4g.micro"),
+        allocated_storage=_int("database.allocatedStorage", entry.get("allocatedStorage", 20), 20, 65536),
+        engine_version=_match("database.engineVersion", str(entry.get("engineVersion", defaults.engine_version)),
+                              re.compile(r"^1[3-9](\.\d+)?$"), "a PostgreSQL version 13 or later, like 16 or 16.4"),
+        name=_match("database.name", entry.get("name", defaults.name), _DB_NAME,
+                    "a database name: a letter, then letters, digits or '_', at most 63"),
+        multi_az=_bool("database.multiAz", entry.get("multiAz", False)),
+        backup_retention_days=_int("database.backupRetentionDays", entry.get("backupRetentionDays", 7), 7, 35),
+    )
+
+
+def _kubernetes(raw: Any, is_secret: bool) -> KubernetesSettings:
+    entry = _object("kubernetes", raw, default={}) or {}
+    _known_keys("kubernetes", entry, KUBERNETES_KEYS)
+    kubeconfig = entry.get("kubeconfig")
+    if kubeconfig is not None:
+        if not is_secret:
+            raise ConfigError("dockyard:kubernetes.kubeconfig is stored in plain text; it holds credentials",
+                              hint="pulumi config set --secret --path 'dockyard:kubernetes.kubeconfig' "
+                                   "\"$(cat ~/.kube/config)\"")
+        kubeconfig = _text("kubernetes.kubeconfig", kubeconfig)
+    render_dir = entry.get("renderDir")
+    if render_dir is not None and kubeconfig is not None:
+        raise ConfigError("dockyard:kubernetes: set either kubeconfig (deploy to a cluster) or renderDir "
+                          "(write manifests for GitOps), not both")
+    namespace = _match("kubernetes.namespace", entry.get("namespace", "dockyard"),
+                       re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"), "a DNS label, at most 63 characters")
+    return KubernetesSettings(
+        namespace=namespace,
+        create_namespace=_bool("kubernetes.createNamespace", entry.get("createNamespace", True)),
+        kubeconfig=kubeconfig,
+        context=None if entry.get("context") is None else _text("kubernetes.context", entry["context"]),
+        render_dir=None if render_dir is None else _text("kubernetes.renderDir", render_dir),
+        ingress_class=_match("kubernetes.ingressClass", entry.get("ingressClass"),
+                             re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"), "an IngressClass name like nginx"),
+        host=_match("kubernetes.host", entry.get("host"), _HOSTNAME, "a lowercase host name like app.example.com"),
+        tls_secret=_match("kubernetes.tlsSecret", entry.get("tlsSecret"),
+                          re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"), "the name of a TLS Secret"),
+    )
+
+
+def _network(raw: Any) -> NetworkSettings:
+    entry = _object("network", raw, default={}) or {}
+    _known_keys("network", entry, NETWORK_KEYS)
+    vpc_id = _match("network.vpcId", entry.get("vpcId"), _VPC_ID, "a VPC id like vpc-0123abcd")
+    if vpc_id is None:
+        stray = sorted(k for k in ("publicSubnetIds", "privateSubnetIds") if k in entry)
+        if stray:
+            raise ConfigError(f"dockyard:network.{stray[0]} needs dockyard:network.vpcId, the VPC the subnets are in")
+        return NetworkSettings(
+            cidr=_match("network.cidr", entry.get("cidr", "10.0.0.0/16"), _CIDR, "an IPv4 CIDR from /16 to /28"),
+            availability_zones=_int("network.availabilityZones", entry.get("availabilityZones", 2), 2, 6),
+            nat_gateways=_int("network.natGateways", entry.get("natGateways", 1), 0, 6),
+        )
+    for key in ("cidr", "availabilityZones", "natGateways"):
+        if key in entry:
+            raise ConfigError(f"dockyard:network.{key} describes a new VPC; it cannot be combined with vpcId")
+
+    def subnets(key: str) -> tuple[str, ...]:
+        value = entry.get(key)
+        if not isinstance(value, list) or len(value) < 2:
+            raise ConfigError(f"dockyard:network.{key}: got {value!r}; expected a list of two or more subnet ids "
+                              "in different availability zones")
+        return tuple(_match(f"network.{key}", s, _SUBNET_ID, "a subnet id like subnet-0123abcd") for s in value)
+
+    return NetworkSettings(vpc_id=vpc_id, public_subnet_ids=subnets("publicSubnetIds"),
+                           private_subnet_ids=subnets("privateSubnetIds"))
+
+
+# ----------------------------------------------------------------------------- value helpers
+
+T = TypeVar("T")
+
+
+def _fail(path: str, value: Any, expected: str) -> ConfigError:
+    shown = value if isinstance(value, (int, float, bool)) else repr(value)
+    if isinstance(shown, str) and len(shown) > 80:
+        shown = shown[:77] + "..."
+    return ConfigError(f"dockyard:{path}: got {shown}; expected {expected}")
+
+
+def _json(path: str, value: Any) -> Any:
+    """Pulumi hands object values over as JSON text, and scalars as strings."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped[:1] in ("{", "[") or stripped in ("true", "false", "null"):
+            try:
+                return json.loads(stripped)
+            except ValueError:
+                raise _fail(path, value, "valid JSON") from None
+    return value
+
+
+def _object(path: str, value: Any, *, default: Any) -> Any:
+    value = _json(path, value)
+    if value is None:
+        return default
+    if not isinstance(value, dict):
+        raise _fail(path, value, "an object (set it with pulumi config set --path)")
+    return value
+
+
+def _known_keys(path: str, entry: Mapping[str, Any], known: tuple[str, ...],
+                others: tuple[tuple[str, ...], str] | None = None) -> None:
+    for key in entry:
+        if key in known:
+            continue
+        if others and key in others[0]:
+            raise ConfigError(f"dockyard:{path}.{key} applies to role {others[1]} only")
+        raise ConfigError(f"dockyard:{path}.{key} is not a setting here; known keys: {', '.join(known)}")
+
+
+def _service_name(name: str) -> str:
+    try:
+        return naming.validate_service_name(name)
+    except BadInput as err:
+        raise ConfigError(f"dockyard:services: {err.message}") from None
+
+
+def _text(path: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(path, value, "a non-empty string")
+    return value
+
+
+def _choice(path: str, value: Any, allowed: tuple[T, ...]) -> T:
+    if value not in allowed or isinstance(value, bool):
+        raise _fail(path, value, "one of " + ", ".join(str(a) for a in allowed))
+    return value
+
+
+def _bool(path: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise _fail(path, value, "true or false")
+
+
+def _int(path: str, value: Any, low: int, high: int) -> int:
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"-?\d{1,9}", value.strip()):
+        number = int(value)
+    if number is None or not low <= number <= high:
+        raise _fail(path, value, f"a whole number from {low} to {high}")
+    return number
+
+
+def _match(path: str, value: Any, pattern: re.Pattern[str], expected: str) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not pattern.match(value):
+        raise _fail(path, value, expected)
+    return value
+
+
+def _string_map(path: str, value: Any, key_pattern: re.Pattern[str], keys: str) -> dict[str, str]:
+    entry = _object(path, value, default={}) or {}
+    result = {}
+    for key, item in entry.items():
+        if not key_pattern.match(key):
+            raise _fail(f"{path}.{key}", key, keys)
+        if isinstance(item, bool):
+            item = "true" if item else "false"
+        if not isinstance(item, (str, int, float)):
+            raise _fail(f"{path}.{key}", item, "a string, number or boolean")
+        result[key] = str(item)
+    return result
+
+
+def _secret_map(path: str, value: Any) -> dict[str, str]:
+    entries = _string_map(path, value, _ENV_NAME, "environment variable names like DATABASE_PASSWORD")
+    for key, ref in entries.items():
+        _match(f"{path}.{key}", ref, _SECRET_REF,
+               "an SSM parameter name (/app/token) or an SSM / Secrets Manager ARN")
+    return entries
+
+
+def _parameter(path: str, value: Any, stack: str) -> str:
+    name = naming.release_parameter(stack) if value is None else value
+    try:
+        return naming.validate_parameter_name(name)
+    except BadInput as err:
+        raise ConfigError(f"dockyard:{path}: {err.message}") from None
+
+
+def _qualified_stack(path: str, value: Any) -> str:
+    return _match(path, _text(path, value), _QUALIFIED_STACK, "a fully qualified stack, <organization>/<project>/<stack>")
+
+
+def _ranges(values: tuple[int, ...]) -> str:
+    if len(values) > 3:
+        step = values[1] - values[0]
+        return f"{values[0]} to {values[-1]} in steps of {step}"
+    return ", ".join(map(str, values))
+

@@ -1,0 +1,16 @@
+"""Shared fixtures: the project root and a clean environment for Pulumi's config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_pulumi_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Config must come from the test, never from a shell that ran `pulumi up`.
+    for name in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS", "DOCKYARD_COMMIT", "GITHUB_SHA"):
+        monkeypatch.delenv(name, raising=False)

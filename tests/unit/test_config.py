@@ -1,0 +1,233 @@
+"""Settings for both roles: defaults, every key, and one precise message for every bad value."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra import config
+from infra.config import AppSettings, DatabaseSettings, RegistrySettings, SecretDatabaseSettings
+from infra.errors import ConfigError
+
+DIGEST = "sha256:" + "c" * 64
+
+
+def raw(values: dict) -> dict:
+    return {f"dockyard:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+
+
+def registry(**values) -> RegistrySettings:
+    return config.load(raw({"role": "registry", **values}), stack="registry", discovered_services=["web", "worker"])
+
+
+def app(stack: str = "prod", secret_keys=(), **values) -> AppSettings:
+    values.setdefault("services", {"web": {"port": 8080}, "worker": {}})
+    return config.load(raw({"role": "app", **values}), stack=stack, secret_keys=secret_keys)
+
+
+def refused(message: str, loader, **values) -> None:
+    with pytest.raises(ConfigError) as err:
+        loader(**values)
+    assert message in str(err.value), str(err.value)
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+def test_registry_defaults():
+    s = registry()
+    assert s.services == ("web", "worker")
+    assert s.builds["web"].context == "images/web"
+    assert s.builds["web"].dockerfile == "images/web/Dockerfile"
+    assert s.builds["web"].platform == "linux/amd64"
+    assert (s.registry, s.publish, s.keep_images, s.untagged_expiry_days) == ("ecr", True, 30, 7)
+    assert s.release_parameter == "/dockyard/registry/release"
+    assert s.prebuilt == {}
+
+
+def test_registry_every_key():
+    s = registry(services={"api": {"context": "src/api", "dockerfile": "src/api/Dockerfile.prod",
+                                   "platform": "linux/arm64", "buildArgs": {"PY": 3.12, "DEBUG": False}}},
+                 prebuilt={"api": f"ghcr.io/acme/api@{DIGEST}"}, registry="external", publish="false",
+                 keepImages="50", untaggedExpiryDays=14, releaseParameter="/acme/registry/release")
+    assert s.services == ("api",)
+    assert s.builds["api"].build_args == {"PY": "3.12", "DEBUG": "false"}
+    assert s.prebuilt == {"api": f"ghcr.io/acme/api@{DIGEST}"}
+    assert (s.registry, s.publish, s.keep_images, s.untagged_expiry_days) == ("external", False, 50, 14)
+    assert s.release_parameter == "/acme/registry/release"
+
+
+def test_registry_bare_digest_is_allowed_in_managed_repositories_only():
+    assert registry(prebuilt={"web": DIGEST}).prebuilt == {"web": DIGEST}
+    refused("give the whole reference", registry, prebuilt={"web": DIGEST, "worker": DIGEST}, registry="external")
+
+
+def test_registry_without_services_anywhere():
+    with pytest.raises(ConfigError, match="no services"):
+        config.load(raw({"role": "registry"}), stack="registry", discovered_services=[])
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"prebuilt": {"web": "web:latest"}}, "dockyard:prebuilt.web: web:latest has no digest"),
+    ({"prebuilt": {"api": f"web@{DIGEST}"}}, "dockyard:prebuilt.api: 'api' is not a service"),
+    ({"prebuilt": {"web": 3}}, "dockyard:prebuilt.web: got 3"),
+    ({"prebuilt": "web"}, "dockyard:prebuilt: got 'web'; expected an object"),
+    ({"registry": "gcr"}, "dockyard:registry: got 'gcr'; expected one of ecr, external"),
+    ({"registry": "external", "prebuilt": {"web": f"ghcr.io/a/web@{DIGEST}"}}, "no image for worker"),
+    ({"publish": "yes"}, "dockyard:publish: got 'yes'; expected true or false"),
+    ({"keepImages": "1001"}, "dockyard:keepImages: got '1001'; expected a whole number from 1 to 1000"),
+    ({"untaggedExpiryDays": "1.5"}, "dockyard:untaggedExpiryDays: got '1.5'"),
+    ({"services": {"web": {"platform": "windows/amd64"}}}, "dockyard:services.web.platform: got 'windows/amd64'"),
+    ({"services": {"web": {"buildArgs": {"bad-name": "x"}}}}, "dockyard:services.web.buildArgs.bad-name"),
+    ({"services": {"web": {"contxt": "x"}}}, "dockyard:services.web.contxt is not a setting here"),
+    ({"services": {"Web": {}}}, "dockyard:services: service name 'Web' is not valid"),
+    ({"services": "{broken"}, "dockyard:services: got '{broken'; expected valid JSON"),
+    ({"target": "ecs"}, "dockyard:target applies to role app, not to role registry"),
+    ({"releaseParameter": "release"}, "dockyard:releaseParameter: SSM parameter name 'release' is not valid"),
+])
+def test_registry_bad_values(values, message):
+    refused(message, registry, **values)
+
+
+# ----------------------------------------------------------------------------- role and keys
+
+
+def test_role_is_required_and_checked():
+    with pytest.raises(ConfigError, match="dockyard:role is not set"):
+        config.load({}, stack="dev")
+    with pytest.raises(ConfigError, match="dockyard:role: got 'worker'; expected one of registry, app"):
+        config.load(raw({"role": "worker"}), stack="dev")
+
+
+def test_unknown_key_lists_the_known_keys():
+    with pytest.raises(ConfigError) as err:
+        app(imageSorce="ssm")
+    assert "dockyard:imageSorce is not a dockyard setting" in err.value.message
+    assert "imageSource" in err.value.message and "registryStack" in err.value.message
+
+
+def test_other_namespaces_are_ignored():
+    settings = config.load({**raw({"role": "app", "services": {"web": {}}}), "aws:region": "eu-west-1"}, stack="dev")
+    assert settings.role == "app"
+
+
+def test_bad_stack_name():
+    with pytest.raises(ConfigError, match="stack name 'a b' is not valid"):
+        config.load(raw({"role": "registry"}), stack="a b", discovered_services=["web"])
+
+
+# ----------------------------------------------------------------------------- app
+
+
+def test_app_defaults():
+    s = app()
+    assert (s.target, s.image_source, s.ephemeral, s.share_from) == ("ecs", "ssm", False, None)
+    assert s.release_parameter == "/dockyard/prod/release"
+    assert s.release_dir == ".dockyard/releases/prod"
+    assert s.registry_stack == "organization/dockyard/registry"
+    assert s.database == DatabaseSettings()
+    assert s.kubernetes.namespace == "dockyard" and s.kubernetes.create_namespace
+    assert s.log_retention_days == 30 and s.certificate_arn is None
+    assert not s.network.existing and s.network.availability_zones == 2 and s.network.nat_gateways == 1
+    web, worker = s.services["web"], s.services["worker"]
+    assert (web.port, web.cpu, web.memory, web.health_check_path) == (8080, 256, 512, "/healthz")
+    assert (web.desired_count, web.min_count, web.max_count) == (2, 2, 4)
+    assert worker.port is None and not worker.routed
+
+
+def test_app_every_service_key():
+    s = app(services={"web": {"port": "9000", "cpu": 1024, "memory": 3072, "desiredCount": 3, "minCount": 2,
+                              "maxCount": 10, "healthCheckPath": "/ready", "host": "api.example.com", "path": "/v1/*",
+                              "environment": {"LOG_LEVEL": "info", "WORKERS": 4},
+                              "secrets": {"API_TOKEN": "/acme/prod/token",
+                                          "DB_URL": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCd"}}})
+    web = s.services["web"]
+    assert (web.port, web.cpu, web.memory, web.desired_count, web.min_count, web.max_count) == (9000, 1024, 3072, 3, 2, 10)
+    assert (web.health_check_path, web.host, web.path) == ("/ready", "api.example.com", "/v1/*")
+    assert web.environment == {"LOG_LEVEL": "info", "WORKERS": "4"}
+    assert web.secrets["API_TOKEN"] == "/acme/prod/token"
+
+
+def test_app_every_stack_key():
+    s = app(stack="branch-x", target="kubernetes", imageSource="file", releaseDir="releases/x",
+            registryStack="acme/dockyard/registry", releaseParameter="/acme/x/release", ephemeral=True,
+            shareFrom="acme/dockyard/dev", database={"secretName": "db-conn"},
+            kubernetes={"namespace": "apps", "createNamespace": False, "renderDir": "out/x", "ingressClass": "nginx",
+                        "host": "x.example.com", "tlsSecret": "x-tls"},
+            logRetentionDays=7, certificateArn="arn:aws:acm:us-east-1:123456789012:certificate/abc-123")
+    assert (s.target, s.image_source, s.release_dir, s.ephemeral) == ("kubernetes", "file", "releases/x", True)
+    assert (s.registry_stack, s.share_from, s.release_parameter) == ("acme/dockyard/registry", "acme/dockyard/dev",
+                                                                     "/acme/x/release")
+    assert s.database == SecretDatabaseSettings(secret_name="db-conn")
+    assert s.kubernetes.render_dir == "out/x" and not s.kubernetes.create_namespace
+    assert s.kubernetes.tls_secret == "x-tls" and s.kubernetes.ingress_class == "nginx"
+    assert s.log_retention_days == 7 and s.certificate_arn.endswith("abc-123")
+
+
+def test_database_variants():
+    assert app(database="false").database is None
+    assert app(target="kubernetes").database is None
+    assert app(shareFrom="organization/dockyard/dev").database is None
+    db = app(database={"instanceClass": "db.r6g.large", "allocatedStorage": 100, "engineVersion": "16.4",
+                       "name": "orders", "multiAz": True, "backupRetentionDays": 14}).database
+    assert db == DatabaseSettings("db.r6g.large", 100, "16.4", "orders", True, 14)
+
+
+def test_existing_network():
+    s = app(network={"vpcId": "vpc-0123abcd", "publicSubnetIds": ["subnet-0000000a", "subnet-0000000b"],
+                     "privateSubnetIds": ["subnet-0000000c", "subnet-0000000d"]})
+    assert s.network.existing and s.network.private_subnet_ids == ("subnet-0000000c", "subnet-0000000d")
+
+
+def test_kubeconfig_must_be_secret():
+    kube = {"kubeconfig": "apiVersion: v1\nkind: Config"}
+    refused("dockyard:kubernetes.kubeconfig is stored in plain text", app, target="kubernetes", kubernetes=kube)
+    s = app(target="kubernetes", kubernetes=kube, secret_keys=("dockyard:kubernetes",))
+    assert s.kubernetes.kubeconfig.startswith("apiVersion")
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"services": None}, "dockyard:services is not set"),
+    ({"services": {"web": {"cpu": 300}}}, "dockyard:services.web.cpu: got 300; expected one of 256, 512, 1024"),
+    ({"services": {"web": {"cpu": 256, "memory": 4096}}},
+     "dockyard:services.web.memory: got 4096 with cpu 256; Fargate accepts 512, 1024, 2048 MiB"),
+    ({"services": {"web": {"cpu": 1024, "memory": 1024}}}, "Fargate accepts 2048 to 8192 in steps of 1024"),
+    ({"services": {"web": {"memory": "lots"}}}, "dockyard:services.web.memory: got 'lots'"),
+    ({"services": {"web": {"desiredCount": 5, "maxCount": 3}}}, "minCount 5 <= desiredCount 5 <= maxCount 3"),
+    ({"services": {"web": {"port": 70000}}}, "dockyard:services.web.port: got 70000"),
+    ({"services": {"web": {"path": "/api"}}}, "'path' and 'host' route traffic to a port"),
+    ({"services": {"web": {"port": 80, "path": "api"}}}, "dockyard:services.web.path: got 'api'"),
+    ({"services": {"web": {"port": 80, "host": "Bad Host"}}}, "dockyard:services.web.host: got 'Bad Host'"),
+    ({"services": {"web": {"port": 80}, "api": {"port": 81}}}, "api, web all take the default route"),
+    ({"services": {"web": {"port": 80, "path": "/a"}, "api": {"port": 81, "path": "/a"}}}, "same host/path"),
+    ({"services": {"web": {"environment": {"A": {"nested": 1}}}}}, "dockyard:services.web.environment.A"),
+    ({"services": {"web": {"environment": {"1A": "x"}}}}, "dockyard:services.web.environment.1A"),
+    ({"services": {"web": {"secrets": {"TOKEN": "plain-text-secret"}}}}, "dockyard:services.web.secrets.TOKEN"),
+    ({"services": {"web": {"context": "x"}}}, "dockyard:services.web.context applies to role registry only"),
+    ({"services": {"web": {"prot": 80}}}, "dockyard:services.web.prot is not a setting here"),
+    ({"target": "lambda"}, "dockyard:target: got 'lambda'; expected one of ecs, kubernetes"),
+    ({"imageSource": "s3"}, "dockyard:imageSource: got 's3'; expected one of stack, ssm, file"),
+    ({"registryStack": "registry"}, "dockyard:registryStack: got 'registry'; expected a fully qualified stack"),
+    ({"shareFrom": "dev"}, "dockyard:shareFrom: got 'dev'"),
+    ({"ephemeral": "maybe"}, "dockyard:ephemeral: got 'maybe'; expected true or false"),
+    ({"database": {"instanceClass": "t3.micro"}}, "dockyard:database.instanceClass: got 't3.micro'"),
+    ({"database": {"backupRetentionDays": 1}}, "dockyard:database.backupRetentionDays: got 1"),
+    ({"database": {"engineVersion": "9.6"}}, "dockyard:database.engineVersion: got '9.6'"),
+    ({"database": {"size": 1}}, "dockyard:database.size is not a setting here"),
+    ({"database": {"instanceClass": "db.t4g.micro"}, "shareFrom": "a/b/c"}, "uses its base's database"),
+    ({"target": "kubernetes", "database": {"instanceClass": "db.t4g.micro"}}, "dockyard:database.instanceClass"),
+    ({"kubernetes": {"namespace": "Apps"}}, "dockyard:kubernetes.namespace: got 'Apps'"),
+    ({"kubernetes": {"renderdir": "x"}}, "dockyard:kubernetes.renderdir is not a setting here"),
+    ({"network": {"publicSubnetIds": ["subnet-0000000a"]}}, "needs dockyard:network.vpcId"),
+    ({"network": {"vpcId": "vpc-0123abcd", "publicSubnetIds": ["subnet-0000000a"],
+                  "privateSubnetIds": ["subnet-0000000c", "subnet-0000000d"]}}, "two or more subnet ids"),
+    ({"network": {"vpcId": "vpc-0123abcd", "cidr": "10.1.0.0/16"}}, "cannot be combined with vpcId"),
+    ({"network": {"availabilityZones": 1}}, "dockyard:network.availabilityZones: got 1"),
+    ({"network": {"cidr": "10.0.0.0/8"}}, "dockyard:network.cidr: got '10.0.0.0/8'"),
+    ({"logRetentionDays": 31}, "dockyard:logRetentionDays: got 31; expected one of 1, 3, 5"),
+    ({"certificateArn": "arn:aws:iam::123:x"}, "dockyard:certificateArn: got 'arn:aws:iam::123:x'"),
+    ({"prebuilt": {}}, "dockyard:prebuilt applies to role registry, not to role app"),
+])
+def test_app_bad_values(values, message):
+    refused(message, app, **values)

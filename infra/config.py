@@ -39,7 +39,7 @@ REGISTRY_KEYS = ("prebuilt", "registry", "publish", "keepImages", "untaggedExpir
 APP_KEYS = ("target", "imageSource", "releaseDir", "registryStack", "ephemeral", "shareFrom",
             "database", "kubernetes", "network", "logRetentionDays", "certificateArn")
 SERVICE_KEYS = ("port", "cpu", "memory", "desiredCount", "minCount", "maxCount",
-                "healthCheckPath", "path", "host", "environment", "secrets")
+                "healthCheckPath", "healthCheckCommand", "path", "host", "environment", "secrets")
 BUILD_KEYS = ("context", "dockerfile", "platform", "buildArgs")
 DATABASE_KEYS = ("instanceClass", "allocatedStorage", "engineVersion", "name", "multiAz",
                  "backupRetentionDays")
@@ -86,6 +86,9 @@ class ServiceSettings:
     min_count: int
     max_count: int
     health_check_path: str
+    # The container's own health check, exec form; None: an HTTP probe of
+    # health_check_path for routed services, none for workers.
+    health_check_command: tuple[str, ...] | None
     path: str | None
     host: str | None
     environment: Mapping[str, str]
@@ -130,6 +133,11 @@ class SecretDatabaseSettings:
 
 
 @dataclass(frozen=True)
+class SharedDatabase:
+    """A `shareFrom` stack: use the base stack's database, if it has one."""
+
+
+@dataclass(frozen=True)
 class KubernetesSettings:
     namespace: str = "dockyard"
     create_namespace: bool = True
@@ -168,7 +176,7 @@ class AppSettings:
     release_parameter: str
     ephemeral: bool
     share_from: str | None
-    database: DatabaseSettings | SecretDatabaseSettings | None
+    database: DatabaseSettings | SecretDatabaseSettings | SharedDatabase | None
     kubernetes: KubernetesSettings
     network: NetworkSettings
     log_retention_days: int
@@ -357,6 +365,7 @@ def _service(name: str, raw: Any) -> ServiceSettings:
         max_count=max_count,
         health_check_path=_match(f"{p}.healthCheckPath", entry.get("healthCheckPath", "/healthz"), _HTTP_PATH,
                                  "an absolute URL path like /healthz"),
+        health_check_command=_command(f"{p}.healthCheckCommand", entry.get("healthCheckCommand")),
         path=_match(f"{p}.path", path, _HTTP_PATH, "an absolute URL path like /api/*"),
         host=_match(f"{p}.host", host, _HOSTNAME, "a lowercase host name like api.example.com"),
         environment=_string_map(f"{p}.environment", entry.get("environment"), _ENV_NAME,
@@ -380,10 +389,13 @@ def _check_routing(services: Mapping[str, ServiceSettings]) -> None:
             seen[key] = s.name
 
 
-def _database(raw: Any, target: str, share_from: str | None) -> DatabaseSettings | SecretDatabaseSettings | None:
+def _database(raw: Any, target: str,
+              share_from: str | None) -> DatabaseSettings | SecretDatabaseSettings | SharedDatabase | None:
     value = _json("database", raw)
-    if value is False or value is None and (target == "kubernetes" or share_from):
+    if value is False or value is None and target == "kubernetes":
         return None
+    if value is None and share_from:
+        return SharedDatabase()
     if target == "kubernetes":
         entry = _object("database", value, default=None)
         _known_keys("database", entry, ("secretName",))
@@ -578,6 +590,15 @@ def _secret_map(path: str, value: Any) -> dict[str, str]:
         _match(f"{path}.{key}", ref, _SECRET_REF,
                "an SSM parameter name (/app/token) or an SSM / Secrets Manager ARN")
     return entries
+
+
+def _command(path: str, value: Any) -> tuple[str, ...] | None:
+    value = _json(path, value)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise _fail(path, value, 'a command as a list of strings, like ["python", "worker.py", "--check"]')
+    return tuple(value)
 
 
 def _parameter(path: str, value: Any, stack: str) -> str:

@@ -129,3 +129,16 @@ def pin(repository_url: str, digest: str) -> str:
     """``<repository>@sha256:…`` from a repository URL (any tag dropped) and a digest."""
     ref = ImageRef.parse(repository_url)
     return str(replace(ref, tag=None).with_digest(digest))
+
+
+_ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+
+
+def ecr_repository_arn(ref: ImageRef) -> str | None:
+    """The ARN of the private ECR repository `ref` lives in, or None for any other registry."""
+    match = _ECR_HOST.match(ref.registry or "")
+    if not match:
+        return None
+    account, region = match.groups()
+    partition = "aws-cn" if (ref.registry or "").endswith(".cn") else "aws"
+    return f"arn:{partition}:ecr:{region}:{account}:repository/{ref.repository}"

@@ -158,17 +158,27 @@ def kubernetes_namespace(namespace: str, slug: str | None = None) -> str:
     return fit(name, DNS_LABEL_MAX)
 
 
+def _branch_block(stack: str) -> int:
+    """A block number in 0-489 derived from the stack name."""
+    return int(short_hash(stack, 8), 16) % 490
+
+
 def listener_priority_base(stack: str, shared: bool) -> int:
     """First listener-rule priority of a stack.
 
     A stack with its own load balancer uses 1-999. A stack sharing a base's
     load balancer gets a block of 100 derived from its name in 1000-49999, so
-    its rules never collide with the base's and rarely with another branch's.
+    its rules never collide with the base's.
     """
-    if not shared:
-        return 1
-    block = int(short_hash(stack, 8), 16) % 490
-    return 1000 + block * 100
+    return 1000 + _branch_block(stack) * 100 if shared else 1
+
+
+def branch_listener_port(stack: str) -> int:
+    """The port of a shared stack's own listener on its base's load balancer (10000-10489).
+
+    Preview URLs then need no DNS: http://<load balancer>:<port>/.
+    """
+    return 10000 + _branch_block(stack)
 
 
 def _alnum_dash(text: str) -> str:

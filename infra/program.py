@@ -46,4 +46,4 @@ def main() -> None:
     else:
         from infra.app import run as run_app
 
-        run_app(settings)
+        run_app(settings, project_dir=PROJECT_DIR)

@@ -1,11 +1,36 @@
-"""The app stacks: deploy the pinned images of a release to ECS Fargate or Kubernetes."""
+"""The app stacks: deploy the pinned images of a release to ECS Fargate or Kubernetes. Never builds."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pulumi
 
+from infra.app import image_source
 from infra.config import AppSettings
 
+# Branch stacks run the least that still works: one task, the smallest Fargate size.
+EPHEMERAL_SIZE = {"cpu": 256, "memory": 512, "desired_count": 1, "min_count": 1, "max_count": 2}
 
-def run(settings: AppSettings) -> None:
-    raise pulumi.RunError(f"stack {settings.stack}: dockyard:role app is not available in this version yet")
+
+def sized_for(settings: AppSettings) -> AppSettings:
+    if not settings.ephemeral:
+        return settings
+    services = {name: replace(service, **EPHEMERAL_SIZE) for name, service in settings.services.items()}
+    return replace(settings, services=services)
+
+
+def run(settings: AppSettings, project_dir: Path) -> None:
+    settings = sized_for(settings)
+    release = image_source.resolve(settings, project_dir)
+    pulumi.export("images", release.images)
+    pulumi.export("release", {"source": release.source, "version": release.version})
+    if settings.target == "ecs":
+        from infra.app import ecs
+
+        ecs.deploy(settings, release)
+    else:
+        from infra.app import kubernetes
+
+        kubernetes.deploy(settings, release, project_dir)

@@ -69,6 +69,32 @@ class DockyardMocks(pulumi.runtime.Mocks):
             state.update(outputs=dict(outputs or {}), secretOutputNames=[])
         elif args.typ == "aws:ssm/parameter:Parameter":
             state.update(arn=f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{inputs['name']}", version=1)
+        elif args.typ == "aws:lb/loadBalancer:LoadBalancer":
+            state.update(arn=f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/{inputs['name']}/1",
+                         dnsName=f"{inputs['name']}-1234567890.{REGION}.elb.amazonaws.com")
+        elif args.typ == "aws:lb/listener:Listener":
+            state.update(arn=f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener/app/{args.name}/1/2")
+        elif args.typ == "aws:lb/targetGroup:TargetGroup":
+            state.update(arn=f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/{inputs['name']}/1")
+        elif args.typ == "aws:ecs/cluster:Cluster":
+            state.update(arn=f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{inputs['name']}")
+        elif args.typ == "aws:ecs/taskDefinition:TaskDefinition":
+            state.update(arn=f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{inputs['family']}:1", revision=1)
+        elif args.typ == "aws:cloudwatch/logGroup:LogGroup":
+            state.update(arn=f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{inputs['name']}")
+        elif args.typ == "aws:iam/role:Role":
+            state.update(arn=f"arn:aws:iam::{ACCOUNT}:role/{inputs['name']}")
+        elif args.typ == "aws:rds/instance:Instance":
+            state.update(address=f"{inputs['identifier']}.c0ffee.{REGION}.rds.amazonaws.com", port=5432,
+                         masterUserSecrets=[{"secretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:"
+                                                          f"rds!db-{inputs['identifier']}-AbCdEf",
+                                             "secretStatus": "active", "kmsKeyId": "alias/aws/secretsmanager"}])
+        elif args.typ == "aws:ec2/vpc:Vpc":
+            return "vpc-0a1b2c3d4e5f60718", state
+        elif args.typ == "aws:ec2/securityGroup:SecurityGroup":
+            return "sg-" + hashlib.sha256(args.name.encode()).hexdigest()[:17], state
+        elif args.typ == "aws:ec2/subnet:Subnet":
+            return "subnet-" + hashlib.sha256(args.name.encode()).hexdigest()[:17], state
         else:
             state.setdefault("arn", f"{arn_base}:{args.name}")
         return f"{args.name}-id", state
@@ -90,6 +116,13 @@ class DockyardMocks(pulumi.runtime.Mocks):
             return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": REGION}
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/test", "userId": "AIDA", "id": ACCOUNT}
+        if args.token == "aws:ssm/getParametersByPath:getParametersByPath":
+            path = args.args["path"].rstrip("/") + "/"
+            names = sorted(n for n in self.parameters if n.startswith(path) and "/" not in n[len(path):])
+            return {"path": args.args["path"], "names": names, "values": [self.parameters[n][0] for n in names],
+                    "types": ["String"] * len(names), "arns": [], "id": args.args["path"]}
+        if args.token == "aws:ec2/getVpc:getVpc":
+            return {"id": args.args["id"], "cidrBlock": "172.31.0.0/16", "arn": f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc"}
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": REGION, "region": REGION, "id": REGION}
         if args.token == "aws:index/getPartition:getPartition":
@@ -163,6 +196,8 @@ def run_program(program: Callable[[], None], *, config: Mapping[str, Any], stack
     mocks = mocks or DockyardMocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_all_config(config_values(config), list(secret_keys))
+    # A fresh root stack per run, so exports of an earlier run never leak into this one.
+    runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project="dockyard", stack=stack, preview=preview, monitor=monitor,
                              organization="organization")
     runtime_settings.SETTINGS.rpc_manager.clear()

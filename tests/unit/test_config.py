@@ -7,7 +7,7 @@ import json
 import pytest
 
 from infra import config
-from infra.config import AppSettings, DatabaseSettings, RegistrySettings, SecretDatabaseSettings
+from infra.config import AppSettings, DatabaseSettings, RegistrySettings, SecretDatabaseSettings, SharedDatabase
 from infra.errors import ConfigError
 
 DIGEST = "sha256:" + "c" * 64
@@ -168,7 +168,8 @@ def test_app_every_stack_key():
 def test_database_variants():
     assert app(database="false").database is None
     assert app(target="kubernetes").database is None
-    assert app(shareFrom="organization/dockyard/dev").database is None
+    assert app(shareFrom="organization/dockyard/dev").database == SharedDatabase()
+    assert app(shareFrom="organization/dockyard/dev", database=False).database is None
     db = app(database={"instanceClass": "db.r6g.large", "allocatedStorage": 100, "engineVersion": "16.4",
                        "name": "orders", "multiAz": True, "backupRetentionDays": 14}).database
     assert db == DatabaseSettings("db.r6g.large", 100, "16.4", "orders", True, 14)

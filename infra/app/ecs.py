@@ -1,0 +1,151 @@
+"""An app stack on ECS Fargate: its own network, cluster, load balancer and database, or a base's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+from pulumi.runtime.sync_await import _sync_await
+
+from infra import naming
+from infra.app.database import MASTER_USERNAME, POSTGRES_PORT, Database, DatabaseArgs
+from infra.app.ecs_service import DatabaseAccess, EcsService, EcsServiceArgs, Route
+from infra.app.image_source import ResolvedRelease
+from infra.app.load_balancer import BranchListener, BranchListenerArgs, LoadBalancer, LoadBalancerArgs
+from infra.app.network import Network, NetworkArgs
+from infra.app.task_definition import DatabaseConnection
+from infra.config import AppSettings, DatabaseSettings, ServiceSettings, SharedDatabase
+from infra.errors import ConfigError
+
+SHARED_OUTPUTS = ("network", "cluster", "loadBalancer", "database")
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What services run on, whether created here or read from the base stack."""
+
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: pulumi.Input[list[str]]
+    cluster_arn: pulumi.Input[str]
+    cluster_name: pulumi.Input[str]
+    listener_arn: pulumi.Input[str] | None
+    load_balancer_security_group_id: pulumi.Input[str] | None
+    url: pulumi.Input[str] | None
+    database: DatabaseAccess | None
+    priority_base: int
+
+
+def deploy(settings: AppSettings, release: ResolvedRelease) -> None:
+    identity = aws.get_caller_identity()
+    region = aws.get_region().region
+    routed = any(s.routed for s in settings.services.values())
+    platform = _shared(settings) if settings.share_from else _own(settings, routed)
+
+    urls: dict[str, pulumi.Output[Any]] = {}
+    for index, service in enumerate(_routing_order(settings.services.values())):
+        route = None
+        if service.routed and platform.listener_arn is not None:
+            route = Route(listener_arn=platform.listener_arn,
+                          load_balancer_security_group_id=platform.load_balancer_security_group_id,
+                          priority=platform.priority_base + index, base_url=platform.url)
+        deployed = EcsService(service.name, EcsServiceArgs(
+            stack=settings.stack, service=service,
+            image=release.images.apply(lambda images, s=service.name: images[s]),
+            cluster_arn=platform.cluster_arn, cluster_name=platform.cluster_name, vpc_id=platform.vpc_id,
+            private_subnet_ids=platform.private_subnet_ids, log_retention_days=settings.log_retention_days,
+            ephemeral=settings.ephemeral, region=region, account_id=identity.account_id, route=route,
+            database=platform.database))
+        urls[service.name] = deployed.url
+    pulumi.export("url", platform.url)
+    pulumi.export("services", pulumi.Output.all(**urls) if urls else {})
+
+
+def _routing_order(services: Any) -> list[ServiceSettings]:
+    """Specific routes (host or path) first: the default route's `/*` must be evaluated last."""
+    return sorted(services, key=lambda s: (s.routed and not (s.host or s.path), s.name))
+
+
+def _own(settings: AppSettings, routed: bool) -> Platform:
+    zones = tuple(aws.get_availability_zones(state="available").names)
+    if not settings.network.existing and len(zones) < settings.network.availability_zones:
+        raise pulumi.RunError(str(ConfigError(
+            f"dockyard:network.availabilityZones: got {settings.network.availability_zones}; "
+            f"this region has {len(zones)} available")))
+    network = Network("network", NetworkArgs(settings=settings.network, availability_zones=zones))
+    cluster = aws.ecs.Cluster("cluster", name=naming.cluster(settings.stack),
+                              settings=[{"name": "containerInsights", "value": "enabled"}])
+    balancer = None
+    if routed:
+        balancer = LoadBalancer("lb", LoadBalancerArgs(
+            stack=settings.stack, vpc_id=network.vpc_id, vpc_cidr=network.cidr,
+            public_subnet_ids=network.public_subnet_ids, certificate_arn=settings.certificate_arn,
+            ephemeral=settings.ephemeral))
+    database = None
+    access = None
+    if isinstance(settings.database, DatabaseSettings):
+        database = Database("database", DatabaseArgs(
+            stack=settings.stack, settings=settings.database, vpc_id=network.vpc_id,
+            private_subnet_ids=network.private_subnet_ids, ephemeral=settings.ephemeral))
+        connection = pulumi.Output.all(database.address, database.name, database.secret_arn).apply(
+            lambda v: DatabaseConnection(address=v[0], port=POSTGRES_PORT, name=v[1], username=MASTER_USERNAME,
+                                         secret_arn=v[2]))
+        access = DatabaseAccess(connection=connection, security_group_id=database.security_group_id,
+                                port=POSTGRES_PORT)
+
+    # What a branch stack needs to run beside this one (read back in _shared).
+    pulumi.export("network", {"vpcId": network.vpc_id, "cidr": network.cidr,
+                              "publicSubnetIds": network.public_subnet_ids,
+                              "privateSubnetIds": network.private_subnet_ids})
+    pulumi.export("cluster", {"name": cluster.name, "arn": cluster.arn})
+    pulumi.export("loadBalancer", None if balancer is None else {
+        "arn": balancer.arn, "dnsName": balancer.dns_name, "securityGroupId": balancer.security_group_id,
+        "listenerArn": balancer.listener_arn, "certificateArn": settings.certificate_arn, "url": balancer.url})
+    pulumi.export("database", None if database is None else {
+        "address": database.address, "port": POSTGRES_PORT, "name": database.name, "username": MASTER_USERNAME,
+        "secretArn": database.secret_arn, "securityGroupId": database.security_group_id})
+    return Platform(
+        vpc_id=network.vpc_id, private_subnet_ids=network.private_subnet_ids, cluster_arn=cluster.arn,
+        cluster_name=cluster.name, listener_arn=balancer.listener_arn if balancer else None,
+        load_balancer_security_group_id=balancer.security_group_id if balancer else None,
+        url=balancer.url if balancer else None, database=access,
+        priority_base=naming.listener_priority_base(settings.stack, shared=False))
+
+
+def read_base_outputs(stack_name: str) -> dict[str, Any]:
+    """The base stack's shared outputs as plain values: what exists there decides what is created here."""
+    base = pulumi.StackReference("base", stack_name=stack_name)
+    values = {name: _sync_await(base.get_output_details(name)) for name in SHARED_OUTPUTS}
+    return {name: details.value if details.value is not None else details.secret_value
+            for name, details in values.items()}
+
+
+def _shared(settings: AppSettings) -> Platform:
+    base = read_base_outputs(settings.share_from)
+    missing = [name for name in ("network", "cluster") if not base.get(name)]
+    if missing:
+        raise pulumi.RunError(
+            f"dockyard:shareFrom: stack {settings.share_from} exports no {', '.join(missing)}; share from an app "
+            "stack that owns its infrastructure (deploy it first)")
+    network, cluster, balancer = base["network"], base["cluster"], base.get("loadBalancer")
+    listener = None
+    if balancer and any(s.routed for s in settings.services.values()):
+        listener = BranchListener("listener", BranchListenerArgs(
+            stack=settings.stack, load_balancer_arn=balancer["arn"], dns_name=balancer["dnsName"],
+            security_group_id=balancer["securityGroupId"], certificate_arn=balancer.get("certificateArn")))
+    database = base.get("database") if isinstance(settings.database, SharedDatabase) else None
+    access = None
+    if database:
+        access = DatabaseAccess(
+            connection=DatabaseConnection(address=database["address"], port=int(database["port"]),
+                                          name=database["name"], username=database["username"],
+                                          secret_arn=database["secretArn"]),
+            security_group_id=database["securityGroupId"], port=int(database["port"]))
+    return Platform(
+        vpc_id=network["vpcId"], private_subnet_ids=network["privateSubnetIds"], cluster_arn=cluster["arn"],
+        cluster_name=cluster["name"], listener_arn=listener.listener_arn if listener else None,
+        load_balancer_security_group_id=balancer["securityGroupId"] if balancer else None,
+        url=listener.url if listener else None, database=access,
+        priority_base=naming.listener_priority_base(settings.stack, shared=True))
+

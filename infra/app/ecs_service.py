@@ -1,0 +1,171 @@
+"""One service on ECS Fargate: log group, roles, task definition, service, routing and autoscaling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import naming
+from infra.app import policies
+from infra.app.task_definition import SCRATCH_VOLUME, DatabaseConnection, container_definitions_json
+from infra.config import ServiceSettings
+from infra.images import ImageRef, ecr_repository_arn
+
+CPU_TARGET_PERCENT = 60
+HEALTH_CHECK_GRACE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a routed service attaches: a listener, its priority, and the load balancer's group."""
+
+    listener_arn: pulumi.Input[str]
+    load_balancer_security_group_id: pulumi.Input[str]
+    priority: int
+    base_url: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class DatabaseAccess:
+    connection: pulumi.Input[DatabaseConnection]
+    security_group_id: pulumi.Input[str]
+    port: int
+
+
+@dataclass(frozen=True)
+class EcsServiceArgs:
+    stack: str
+    service: ServiceSettings
+    image: pulumi.Input[str]  # pinned: the image source already refused anything else
+    cluster_arn: pulumi.Input[str]
+    cluster_name: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: pulumi.Input[list[str]]
+    log_retention_days: int
+    ephemeral: bool
+    region: str
+    account_id: str
+    route: Route | None = None
+    database: DatabaseAccess | None = None
+
+
+class EcsService(pulumi.ComponentResource):
+    url: pulumi.Output[str | None]
+    service_name: pulumi.Output[str]
+    task_definition_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: EcsServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dockyard:app:EcsService", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        service, stack = args.service, args.stack
+        # Logs outlive a production stack; a branch stack takes everything with it.
+        logs = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=naming.log_group(stack, service.name), retention_in_days=args.log_retention_days,
+            opts=pulumi.ResourceOptions(parent=self, protect=not args.ephemeral, retain_on_delete=not args.ephemeral))
+        secret_arns = {env: policies.secret_arn(ref, region=args.region, account_id=args.account_id)
+                       for env, ref in service.secrets.items()}
+        trust = policies.ecs_tasks_trust_policy(args.account_id)
+        execution_role = aws.iam.Role(f"{name}-execution", name=naming.iam_role(stack, service.name, "execution"),
+                                      assume_role_policy=trust, opts=child)
+        database_secret = (pulumi.Output.from_input(args.database.connection).apply(lambda c: c.secret_arn)
+                           if args.database else pulumi.Output.from_input(""))
+        aws.iam.RolePolicy(
+            f"{name}-execution", role=execution_role.id,
+            policy=pulumi.Output.all(args.image, logs.arn, database_secret).apply(
+                lambda v: policies.execution_policy(
+                    repository_arn=ecr_repository_arn(ImageRef.parse(v[0])), log_group_arn=v[1],
+                    secret_arns=[*secret_arns.values(), *([v[2]] if v[2] else [])])),
+            opts=child)
+        # The application's own identity: no permissions until the service needs some.
+        task_role = aws.iam.Role(f"{name}-task", name=naming.iam_role(stack, service.name, "task"),
+                                 assume_role_policy=trust, opts=child)
+        connection = pulumi.Output.from_input(args.database.connection) if args.database else None
+        definitions = pulumi.Output.all(args.image, logs.name, connection).apply(
+            lambda v: container_definitions_json(service, image=v[0], log_group=v[1], region=args.region,
+                                                 secrets=secret_arns, database=v[2]))
+        task = aws.ecs.TaskDefinition(
+            f"{name}-task", family=naming.fit(f"dockyard-{stack}-{service.name}", 255),
+            network_mode="awsvpc", requires_compatibilities=["FARGATE"], cpu=str(service.cpu),
+            memory=str(service.memory), execution_role_arn=execution_role.arn, task_role_arn=task_role.arn,
+            runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": "X86_64"},
+            volumes=[{"name": SCRATCH_VOLUME}], container_definitions=definitions, opts=child)
+
+        group = aws.ec2.SecurityGroup(
+            f"{name}-sg", vpc_id=args.vpc_id, description=f"dockyard {service.name}: from the load balancer only",
+            egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"],
+                     "description": "registry, AWS APIs and dependencies"}],
+            opts=child)
+        depends: list[pulumi.Resource] = []
+        load_balancers = []
+        self.url = pulumi.Output.from_input(None)
+        if args.route and service.port is not None:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-from-lb", security_group_id=group.id, ip_protocol="tcp", from_port=service.port,
+                to_port=service.port, referenced_security_group_id=args.route.load_balancer_security_group_id,
+                description="load balancer", opts=child)
+            target = aws.lb.TargetGroup(
+                f"{name}-tg", name=naming.target_group(stack, service.name, service.port), port=service.port,
+                protocol="HTTP", target_type="ip", vpc_id=args.vpc_id, deregistration_delay=30,
+                health_check={"path": service.health_check_path, "matcher": "200-399", "interval": 15,
+                              "timeout": 5, "healthy_threshold": 2, "unhealthy_threshold": 3},
+                opts=child)
+            rule = aws.lb.ListenerRule(
+                f"{name}-rule", listener_arn=args.route.listener_arn, priority=args.route.priority,
+                conditions=_conditions(service), actions=[{"type": "forward", "target_group_arn": target.arn}],
+                opts=child)
+            depends.append(rule)
+            load_balancers = [{"target_group_arn": target.arn, "container_name": service.name,
+                               "container_port": service.port}]
+            self.url = pulumi.Output.from_input(args.route.base_url).apply(lambda base: _service_url(base, service))
+        if args.database:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-to-db", security_group_id=args.database.security_group_id, ip_protocol="tcp",
+                from_port=args.database.port, to_port=args.database.port, referenced_security_group_id=group.id,
+                description=f"dockyard {stack}/{service.name}", opts=child)
+
+        ecs_service = aws.ecs.Service(
+            f"{name}-service", name=service.name, cluster=args.cluster_arn, task_definition=task.arn,
+            desired_count=service.desired_count, launch_type="FARGATE", platform_version="LATEST",
+            network_configuration={"subnets": args.private_subnet_ids, "security_groups": [group.id],
+                                   "assign_public_ip": False},
+            load_balancers=load_balancers,
+            health_check_grace_period_seconds=HEALTH_CHECK_GRACE_SECONDS if load_balancers else None,
+            deployment_circuit_breaker={"enable": True, "rollback": True},
+            deployment_minimum_healthy_percent=100, deployment_maximum_percent=200,
+            propagate_tags="SERVICE", enable_ecs_managed_tags=True,
+            wait_for_steady_state=True,
+            # Autoscaling owns the running count once the service exists.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends, ignore_changes=["desiredCount"]))
+        resource_id = pulumi.Output.concat("service/", args.cluster_name, "/", ecs_service.name)
+        scaling = aws.appautoscaling.Target(
+            f"{name}-scaling", service_namespace="ecs", scalable_dimension="ecs:service:DesiredCount",
+            resource_id=resource_id, min_capacity=service.min_count, max_capacity=service.max_count, opts=child)
+        aws.appautoscaling.Policy(
+            f"{name}-cpu", policy_type="TargetTrackingScaling", service_namespace=scaling.service_namespace,
+            scalable_dimension=scaling.scalable_dimension, resource_id=scaling.resource_id,
+            target_tracking_scaling_policy_configuration={
+                "target_value": CPU_TARGET_PERCENT, "scale_in_cooldown": 120, "scale_out_cooldown": 60,
+                "predefined_metric_specification": {"predefined_metric_type": "ECSServiceAverageCPUUtilization"}},
+            opts=child)
+        self.service_name = ecs_service.name
+        self.task_definition_arn = task.arn
+        self.register_outputs({"url": self.url, "serviceName": self.service_name,
+                               "taskDefinitionArn": self.task_definition_arn})
+
+
+def _conditions(service: ServiceSettings) -> list[dict]:
+    conditions = []
+    if service.host:
+        conditions.append({"host_header": {"values": [service.host]}})
+    conditions.append({"path_pattern": {"values": [service.path or "/*"]}})
+    return conditions
+
+
+def _service_url(base: str, service: ServiceSettings) -> str:
+    if service.host:
+        scheme = base.split("://", 1)[0]
+        base = f"{scheme}://{service.host}"
+    path = (service.path or "/").replace("*", "")
+    return base.rstrip("/") + (path if path.startswith("/") else "/" + path)

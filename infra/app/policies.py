@@ -1,0 +1,52 @@
+"""IAM documents for ECS tasks, as plain JSON text (pure, so tests can parse and check them)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+# ecr:GetAuthorizationToken is account-wide: AWS accepts no narrower resource for it.
+ACCOUNT_WIDE_ACTIONS = frozenset({"ecr:GetAuthorizationToken"})
+PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+
+
+def ecs_tasks_trust_policy(account_id: str) -> str:
+    """Only ECS tasks of this account may assume the role (confused-deputy guard)."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        }],
+    }, sort_keys=True)
+
+
+def secret_arn(ref: str, *, region: str, account_id: str, partition: str = "aws") -> str:
+    """An SSM parameter name (/app/token) as its ARN; ARNs pass through."""
+    if ref.startswith("arn:"):
+        return ref
+    return f"arn:{partition}:ssm:{region}:{account_id}:parameter{ref}"
+
+
+def execution_policy(*, repository_arn: str | None, log_group_arn: str, secret_arns: Sequence[str]) -> str:
+    """Pull this service's repository, write its log group, read the secrets it names: nothing else."""
+    statements: list[dict] = []
+    if repository_arn:
+        statements.append({"Sid": "RegistryLogin", "Effect": "Allow",
+                           "Action": sorted(ACCOUNT_WIDE_ACTIONS), "Resource": "*"})
+        statements.append({"Sid": "PullOwnRepository", "Effect": "Allow", "Action": PULL_ACTIONS,
+                           "Resource": repository_arn})
+    statements.append({"Sid": "WriteOwnLogs", "Effect": "Allow",
+                       "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                       "Resource": f"{log_group_arn}:log-stream:*"})
+    ssm = sorted(a for a in secret_arns if ":ssm:" in a)
+    secretsmanager = sorted(a for a in secret_arns if ":secretsmanager:" in a)
+    if ssm:
+        statements.append({"Sid": "ReadNamedParameters", "Effect": "Allow", "Action": ["ssm:GetParameters"],
+                           "Resource": ssm})
+    if secretsmanager:
+        statements.append({"Sid": "ReadNamedSecrets", "Effect": "Allow",
+                           "Action": ["secretsmanager:GetSecretValue"], "Resource": secretsmanager})
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)

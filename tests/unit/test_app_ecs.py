@@ -1,0 +1,296 @@
+"""The app stack on ECS under mocks: image sources, infrastructure, sharing, protection, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pytest
+
+from infra.release_layout import VERSIONS_DIR, version_filename
+from tests.support.pulumi_harness import ECR_HOST, DockyardMocks, fake_digest
+from tests.unit.app_fixtures import BUILD_TYPES, IMAGES, REGISTRY, SERVICES, app, manifest, task_containers
+
+BASE = "organization/dockyard/dev"
+
+
+def assert_builds_nothing(run) -> None:
+    assert not (run.types() & BUILD_TYPES), run.types() & BUILD_TYPES
+
+
+# ----------------------------------------------------------------------------- image sources
+
+
+def test_stack_source_deploys_exactly_the_registry_digests():
+    run = app("dev")
+    assert_builds_nothing(run)
+    containers = task_containers(run)
+    assert {s: c["image"] for s, c in containers.items()} == IMAGES
+    assert run.outputs["images"] == IMAGES
+    assert run.outputs["release"] == {"source": "stack", "version": None}
+
+
+def test_ssm_source_deploys_the_parameter_and_reports_its_version():
+    prod_images = {s: f"{ECR_HOST}/dockyard/{s}@{fake_digest(s + '-v7')}" for s in ("web", "worker")}
+    mocks = DockyardMocks(parameters={"/dockyard/prod/release": (manifest(prod_images), 7)})
+    run = app("prod", mocks=mocks, **{"dockyard:imageSource": "ssm"})
+    assert_builds_nothing(run)
+    assert {s: c["image"] for s, c in task_containers(run).items()} == prod_images
+    assert run.outputs["release"] == {"source": "ssm", "version": 7}
+    assert ("aws:ssm/getParameter:getParameter", {"name": "/dockyard/prod/release", "withDecryption": False}) in \
+        mocks.invokes
+
+
+def test_file_source_deploys_the_newest_version(tmp_path):
+    versions = tmp_path / VERSIONS_DIR
+    versions.mkdir()
+    old = {s: f"{ECR_HOST}/dockyard/{s}@{fake_digest(s + '-old')}" for s in ("web", "worker")}
+    (versions / version_filename(1)).write_text(manifest(old))
+    (versions / version_filename(2)).write_text(manifest())
+    (versions / "notes.txt").write_text("ignored")
+    run = app("dev", **{"dockyard:imageSource": "file", "dockyard:releaseDir": str(tmp_path)})
+    assert {s: c["image"] for s, c in task_containers(run).items()} == IMAGES
+    assert run.outputs["release"] == {"source": "file", "version": 2}
+
+
+def stopped(message: str, **kwargs) -> DockyardMocks:
+    mocks = kwargs.pop("mocks", None) or DockyardMocks(stack_outputs={REGISTRY: {"images": IMAGES}})
+    with pytest.raises(pulumi.RunError) as err:
+        app(mocks=mocks, **kwargs)
+    assert message in str(err.value), str(err.value)
+    return mocks
+
+
+def test_missing_parameter_says_to_promote_and_registers_nothing():
+    mocks = stopped("SSM parameter /dockyard/prod/release does not exist: stack prod has no release yet",
+                    stack="prod", **{"dockyard:imageSource": "ssm"})
+    assert mocks.created == []
+    stopped("dockyard promote prod --from", stack="prod", **{"dockyard:imageSource": "ssm"})
+
+
+@pytest.mark.parametrize("value, message", [
+    ("{not json", "SSM parameter /dockyard/prod/release is not valid JSON"),
+    (manifest({"web": IMAGES["web"]}), "SSM parameter /dockyard/prod/release has no image for worker"),
+    (manifest({**IMAGES, "web": "web:latest"}), "images.web: web:latest has no digest"),
+    (json.dumps({"schema": 9, "images": IMAGES}), "schema is 9"),
+])
+def test_bad_ssm_manifest_stops_with_the_cause(value, message):
+    mocks = stopped(message, stack="prod", mocks=DockyardMocks(parameters={"/dockyard/prod/release": (value, 3)}),
+                    **{"dockyard:imageSource": "ssm"})
+    assert mocks.created == []
+
+
+@pytest.mark.parametrize("outputs, message", [
+    ({}, "stack organization/dockyard/registry output 'images' has no images map"),
+    ({"images": {"web": IMAGES["web"]}}, "output 'images' has no image for worker; it has web"),
+    ({"images": {**IMAGES, "worker": "ghcr.io/acme/worker:1.2"}}, "worker: ghcr.io/acme/worker:1.2 has no digest"),
+])
+def test_bad_registry_output_stops_with_the_cause(outputs, message):
+    stopped(message, mocks=DockyardMocks(stack_outputs={REGISTRY: outputs}))
+
+
+def test_empty_file_store_says_to_promote(tmp_path):
+    stopped(f"release store {tmp_path} has no release for stack dev",
+            **{"dockyard:imageSource": "file", "dockyard:releaseDir": str(tmp_path)})
+
+
+# ----------------------------------------------------------------------------- own infrastructure
+
+
+def test_own_infrastructure_network_cluster_load_balancer_database():
+    run = app("dev")
+    assert run.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"] == "10.0.0.0/16"
+    subnets = run.of_type("aws:ec2/subnet:Subnet")
+    assert len(subnets) == 4 and len({s.inputs["availabilityZone"] for s in subnets}) == 2
+    assert not any(s.inputs.get("mapPublicIpOnLaunch") for s in subnets)
+    assert len(run.of_type("aws:ec2/natGateway:NatGateway")) == 1
+    cluster = run.one("aws:ecs/cluster:Cluster")
+    assert {"name": "containerInsights", "value": "enabled"} in cluster.inputs["settings"]
+
+    alb = run.one("aws:lb/loadBalancer:LoadBalancer")
+    assert alb.inputs["dropInvalidHeaderFields"] is True
+    assert alb.inputs["enableDeletionProtection"] is True
+    assert alb.inputs["internal"] is False
+    (listener,) = run.of_type("aws:lb/listener:Listener")
+    assert listener.inputs["port"] == 80 and listener.inputs["defaultActions"][0]["type"] == "fixed-response"
+
+    db = run.one("aws:rds/instance:Instance")
+    expected = {"engine": "postgres", "manageMasterUserPassword": True, "storageEncrypted": True,
+                "publiclyAccessible": False, "backupRetentionPeriod": 7, "iamDatabaseAuthenticationEnabled": True,
+                "deletionProtection": True, "skipFinalSnapshot": False}
+    assert {k: db.inputs.get(k) for k in expected} == expected
+    assert db.inputs["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
+    assert db.inputs["finalSnapshotIdentifier"] == "dockyard-dev-final"
+    assert "password" not in db.inputs
+    assert db.protect
+
+    outputs = run.outputs
+    assert outputs["url"] == "http://dky-dev-1234567890.us-east-1.elb.amazonaws.com"
+    assert outputs["services"] == {"web": outputs["url"] + "/", "worker": None}
+    assert set(outputs) >= {"network", "cluster", "loadBalancer", "database"}
+    assert outputs["database"]["port"] == 5432 and outputs["loadBalancer"]["listenerArn"] == listener.state["arn"]
+
+
+def test_services_run_private_locked_down_and_autoscaled():
+    run = app("dev")
+    services = {s.inputs["name"]: s for s in run.of_type("aws:ecs/service:Service")}
+    web = services["web"].inputs
+    assert web["networkConfiguration"]["assignPublicIp"] is False
+    assert web["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert (web["deploymentMinimumHealthyPercent"], web["deploymentMaximumPercent"]) == (100, 200)
+    assert web["healthCheckGracePeriodSeconds"] == 60 and web["launchType"] == "FARGATE"
+    assert web["loadBalancers"][0]["containerPort"] == 8080
+    assert "loadBalancers" not in services["worker"].inputs or not services["worker"].inputs["loadBalancers"]
+
+    assert len(web["networkConfiguration"]["subnets"]) == 2
+
+    tg = run.one("aws:lb/targetGroup:TargetGroup").inputs
+    assert tg["targetType"] == "ip" and tg["healthCheck"]["path"] == "/healthz" and len(tg["name"]) <= 32
+    rule = run.one("aws:lb/listenerRule:ListenerRule").inputs
+    assert rule["conditions"] == [{"pathPattern": {"values": ["/*"]}}] and rule["priority"] < 1000
+
+    ingress = [r.inputs for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")]
+    from_lb = [r for r in ingress if r.get("description") == "load balancer"]
+    assert len(from_lb) == 1 and from_lb[0]["fromPort"] == 8080 and "cidrIpv4" not in from_lb[0]
+    to_db = [r for r in ingress if r["fromPort"] == 5432]
+    assert len(to_db) == 2 and all("referencedSecurityGroupId" in r for r in to_db)
+
+    targets = {t.inputs["resourceId"]: t.inputs for t in run.of_type("aws:appautoscaling/target:Target")}
+    assert targets["service/dockyard-dev/web"]["minCapacity"] == 2
+    assert targets["service/dockyard-dev/web"]["maxCapacity"] == 6
+    policy = run.of_type("aws:appautoscaling/policy:Policy")[0].inputs
+    assert policy["policyType"] == "TargetTrackingScaling"
+
+
+def test_task_definitions_are_hardened():
+    run = app("dev", **{"dockyard:services": {**SERVICES, "web": {
+        "port": 8080, "environment": {"LOG_LEVEL": "info"},
+        "secrets": {"API_TOKEN": "/acme/dev/token"}}}})
+    tasks = {t.inputs["family"]: t.inputs for t in run.of_type("aws:ecs/taskDefinition:TaskDefinition")}
+    web_task = tasks["dockyard-dev-web"]
+    assert web_task["requiresCompatibilities"] == ["FARGATE"] and web_task["networkMode"] == "awsvpc"
+    assert web_task["executionRoleArn"] != web_task["taskRoleArn"]
+    web = task_containers(run)["web"]
+    assert web["readonlyRootFilesystem"] is True and web["privileged"] is False and web["user"] == "10001:10001"
+    assert web["mountPoints"][0]["containerPath"] == "/tmp"
+    assert web["healthCheck"]["command"][:2] == ["CMD", "python"] and "/healthz" in web["healthCheck"]["command"][-1]
+    assert web["stopTimeout"] == 30
+    assert web["logConfiguration"]["options"]["awslogs-group"] == "/dockyard/dev/web"
+    env = {e["name"]: e["value"] for e in web["environment"]}
+    assert env["LOG_LEVEL"] == "info" and env["DATABASE_NAME"] == "app" and env["DATABASE_HOST"].endswith(
+        ".rds.amazonaws.com")
+    secrets = {s["name"]: s["valueFrom"] for s in web["secrets"]}
+    assert secrets["API_TOKEN"] == "arn:aws:ssm:us-east-1:123456789012:parameter/acme/dev/token"
+    assert secrets["DATABASE_PASSWORD"].endswith(":password::")
+    assert task_containers(run)["worker"]["healthCheck"]["command"] == ["CMD", "python", "worker.py", "--check"]
+
+
+def test_https_with_a_certificate_redirects_http():
+    cert = "arn:aws:acm:us-east-1:123456789012:certificate/abc-123"
+    run = app("dev", **{"dockyard:certificateArn": cert})
+    listeners = {l.inputs["port"]: l.inputs for l in run.of_type("aws:lb/listener:Listener")}
+    assert listeners[443]["protocol"] == "HTTPS" and listeners[443]["certificateArn"] == cert
+    assert listeners[80]["defaultActions"][0]["redirect"]["protocol"] == "HTTPS"
+    assert run.outputs["url"].startswith("https://")
+
+
+def test_existing_network_creates_no_vpc():
+    run = app("dev", **{"dockyard:network": {"vpcId": "vpc-0123abcd",
+                                             "publicSubnetIds": ["subnet-0000000a", "subnet-0000000b"],
+                                             "privateSubnetIds": ["subnet-0000000c", "subnet-0000000d"]}})
+    assert not run.of_type("aws:ec2/vpc:Vpc") and not run.of_type("aws:ec2/subnet:Subnet")
+    web = [s for s in run.of_type("aws:ecs/service:Service") if s.inputs["name"] == "web"][0]
+    assert web.inputs["networkConfiguration"]["subnets"] == ["subnet-0000000c", "subnet-0000000d"]
+    assert run.outputs["network"]["cidr"] == "172.31.0.0/16"
+
+
+def test_database_false_creates_none_and_passes_no_credentials():
+    run = app("dev", **{"dockyard:database": False})
+    assert not run.of_type("aws:rds/instance:Instance")
+    assert "DATABASE_PASSWORD" not in json.dumps(task_containers(run))
+    assert run.outputs["database"] is None
+
+
+def test_routing_puts_specific_paths_before_the_default_route():
+    mocks = DockyardMocks(stack_outputs={REGISTRY: {"images": {**IMAGES, "api": IMAGES["web"]}}})
+    run = app("dev", mocks=mocks, **{"dockyard:services": {"web": {"port": 8080}, "worker": {},
+                                                           "api": {"port": 9000, "path": "/api/*"}},
+                                     "dockyard:database": False})
+    rules = {r.name: r.inputs for r in run.of_type("aws:lb/listenerRule:ListenerRule")}
+    assert rules["api-rule"]["priority"] < rules["web-rule"]["priority"]
+    assert rules["api-rule"]["conditions"] == [{"pathPattern": {"values": ["/api/*"]}}]
+    assert run.outputs["services"]["api"].endswith("/api/")
+
+
+# ----------------------------------------------------------------------------- protection
+
+
+def test_protected_stack_protects_and_retains_its_state():
+    run = app("prod", mocks=DockyardMocks(parameters={"/dockyard/prod/release": (manifest(), 1)}),
+              **{"dockyard:imageSource": "ssm"})
+    logs = run.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert logs and all(l.protect and l.retain_on_delete for l in logs)
+    assert all(l.inputs["retentionInDays"] == 30 for l in logs)
+    assert run.one("aws:rds/instance:Instance").protect
+
+
+def test_ephemeral_stack_protects_and_retains_nothing_and_runs_small():
+    run = app("branch-x", **{"dockyard:ephemeral": True})
+    assert not [r.name for r in run.resources if r.protect or r.retain_on_delete]
+    assert run.one("aws:lb/loadBalancer:LoadBalancer").inputs["enableDeletionProtection"] is False
+    db = run.one("aws:rds/instance:Instance").inputs
+    assert db["deletionProtection"] is False and db["skipFinalSnapshot"] is True
+    tasks = run.of_type("aws:ecs/taskDefinition:TaskDefinition")
+    assert {(t.inputs["cpu"], t.inputs["memory"]) for t in tasks} == {("256", "512")}
+    assert {s.inputs["desiredCount"] for s in run.of_type("aws:ecs/service:Service")} == {1}
+
+
+# ----------------------------------------------------------------------------- sharing
+
+
+def base_outputs(database: bool = True) -> dict:
+    dev = app("dev", **({} if database else {"dockyard:database": False})).outputs
+    return {k: dev[k] for k in ("network", "cluster", "loadBalancer", "database")}
+
+
+def test_branch_stack_shares_the_base_and_creates_only_its_services():
+    shared = base_outputs()
+    mocks = DockyardMocks(stack_outputs={REGISTRY: {"images": IMAGES}, BASE: shared})
+    run = app("branch-feature-x", mocks=mocks, **{"dockyard:shareFrom": BASE, "dockyard:ephemeral": True})
+    assert_builds_nothing(run)
+    for created_by_base in ("aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ecs/cluster:Cluster",
+                            "aws:lb/loadBalancer:LoadBalancer", "aws:rds/instance:Instance",
+                            "aws:ec2/natGateway:NatGateway"):
+        assert not run.of_type(created_by_base), created_by_base
+    listener = run.one("aws:lb/listener:Listener").inputs
+    assert listener["loadBalancerArn"] == shared["loadBalancer"]["arn"] and 10000 <= listener["port"] <= 10489
+    rule = run.one("aws:lb/listenerRule:ListenerRule").inputs
+    assert rule["priority"] >= 1000
+    services = run.of_type("aws:ecs/service:Service")
+    assert {s.inputs["cluster"] for s in services} == {shared["cluster"]["arn"]}
+    ingress = [r.inputs for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")]
+    assert any(r["securityGroupId"] == shared["database"]["securityGroupId"] for r in ingress)
+    assert any(r["securityGroupId"] == shared["loadBalancer"]["securityGroupId"] and
+               r["fromPort"] == listener["port"] for r in ingress)
+    assert run.outputs["url"].endswith(f":{int(listener['port'])}")
+    assert not {"network", "cluster", "loadBalancer", "database"} & set(run.outputs)
+    assert task_containers(run)["web"]["environment"]
+
+
+def test_branch_stack_without_the_base_database_gets_no_credentials():
+    mocks = DockyardMocks(stack_outputs={REGISTRY: {"images": IMAGES}, BASE: base_outputs(database=False)})
+    run = app("branch-y", mocks=mocks, **{"dockyard:shareFrom": BASE, "dockyard:ephemeral": True})
+    assert "DATABASE_HOST" not in json.dumps(task_containers(run))
+
+
+def test_branch_stack_whose_base_shares_nothing_is_refused():
+    stopped(f"dockyard:shareFrom: stack {BASE} exports no network, cluster",
+            mocks=DockyardMocks(stack_outputs={REGISTRY: {"images": IMAGES}, BASE: {}}),
+            stack="branch-z", **{"dockyard:shareFrom": BASE})
+
+
+def test_listener_priorities_of_two_branches_do_not_collide_with_the_base():
+    base_rule = app("dev").one("aws:lb/listenerRule:ListenerRule").inputs["priority"]
+    mocks = DockyardMocks(stack_outputs={REGISTRY: {"images": IMAGES}, BASE: base_outputs()})
+    branch = app("branch-a", mocks=mocks, **{"dockyard:shareFrom": BASE})
+    assert branch.one("aws:lb/listenerRule:ListenerRule").inputs["priority"] != base_rule

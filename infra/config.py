@@ -44,7 +44,7 @@ BUILD_KEYS = ("context", "dockerfile", "platform", "buildArgs")
 DATABASE_KEYS = ("instanceClass", "allocatedStorage", "engineVersion", "name", "multiAz",
                  "backupRetentionDays")
 KUBERNETES_KEYS = ("namespace", "createNamespace", "kubeconfig", "context", "renderDir",
-                   "ingressClass", "host", "tlsSecret")
+                   "ingressClass", "ingressNamespace", "host", "tlsSecret")
 NETWORK_KEYS = ("vpcId", "publicSubnetIds", "privateSubnetIds", "cidr", "availabilityZones",
                 "natGateways")
 
@@ -53,6 +53,7 @@ _HOSTNAME = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,
 _HTTP_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
 _QUALIFIED_STACK = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _SECRET_REF = re.compile(r"^(/[a-zA-Z0-9_.\-/]+|arn:aws[a-z-]*:(ssm|secretsmanager):[a-z0-9-]+:\d{12}:\S+)$")
+_K8S_SECRET_REF = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/[-._a-zA-Z0-9]+$")
 _CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
 _CIDR = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/(1[6-9]|2[0-8])$")
 _DB_INSTANCE = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
@@ -145,6 +146,7 @@ class KubernetesSettings:
     context: str | None = None
     render_dir: str | None = None
     ingress_class: str | None = None
+    ingress_namespace: str = "ingress-nginx"  # where the ingress controller runs: the only outside caller
     host: str | None = None
     tls_secret: str | None = None
 
@@ -306,7 +308,7 @@ def _app(values: dict[str, Any], stack: str, release_parameter: str, secrets: se
     if not raw_services:
         raise ConfigError("dockyard:services is not set; an app stack names the services it runs",
                           hint="pulumi config set --path 'dockyard:services.web.port' 8080")
-    services = {name: _service(name, raw) for name, raw in raw_services.items()}
+    services = {name: _service(name, raw, target) for name, raw in raw_services.items()}
     _check_routing(services)
     image_source = _choice("imageSource", values.get("imageSource", "ssm"), ("stack", "ssm", "file"))
     share_from = values.get("shareFrom")
@@ -334,7 +336,7 @@ def _app(values: dict[str, Any], stack: str, release_parameter: str, secrets: se
     )
 
 
-def _service(name: str, raw: Any) -> ServiceSettings:
+def _service(name: str, raw: Any, target: str) -> ServiceSettings:
     _service_name(name)
     p = f"services.{name}"
     entry = _object(p, raw, default={}) or {}
@@ -370,7 +372,7 @@ def _service(name: str, raw: Any) -> ServiceSettings:
         host=_match(f"{p}.host", host, _HOSTNAME, "a lowercase host name like api.example.com"),
         environment=_string_map(f"{p}.environment", entry.get("environment"), _ENV_NAME,
                                 "environment variable names like LOG_LEVEL"),
-        secrets=_secret_map(f"{p}.secrets", entry.get("secrets")),
+        secrets=_secret_map(f"{p}.secrets", entry.get("secrets"), target),
     )
 
 
@@ -447,6 +449,8 @@ def _kubernetes(raw: Any, is_secret: bool) -> KubernetesSettings:
         render_dir=None if render_dir is None else _text("kubernetes.renderDir", render_dir),
         ingress_class=_match("kubernetes.ingressClass", entry.get("ingressClass"),
                              re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"), "an IngressClass name like nginx"),
+        ingress_namespace=_match("kubernetes.ingressNamespace", entry.get("ingressNamespace", "ingress-nginx"),
+                                 re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"), "a namespace name"),
         host=_match("kubernetes.host", entry.get("host"), _HOSTNAME, "a lowercase host name like app.example.com"),
         tls_secret=_match("kubernetes.tlsSecret", entry.get("tlsSecret"),
                           re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"), "the name of a TLS Secret"),
@@ -584,11 +588,15 @@ def _string_map(path: str, value: Any, key_pattern: re.Pattern[str], keys: str) 
     return result
 
 
-def _secret_map(path: str, value: Any) -> dict[str, str]:
+def _secret_map(path: str, value: Any, target: str) -> dict[str, str]:
+    """ECS: environment name -> SSM parameter or Secrets Manager ARN. Kubernetes: -> `<Secret>/<key>`."""
     entries = _string_map(path, value, _ENV_NAME, "environment variable names like DATABASE_PASSWORD")
     for key, ref in entries.items():
-        _match(f"{path}.{key}", ref, _SECRET_REF,
-               "an SSM parameter name (/app/token) or an SSM / Secrets Manager ARN")
+        if target == "kubernetes":
+            _match(f"{path}.{key}", ref, _K8S_SECRET_REF, "a key of a Kubernetes Secret, <secret-name>/<key>")
+        else:
+            _match(f"{path}.{key}", ref, _SECRET_REF,
+                   "an SSM parameter name (/app/token) or an SSM / Secrets Manager ARN")
     return entries
 
 

@@ -181,6 +181,12 @@ def test_existing_network():
     assert s.network.existing and s.network.private_subnet_ids == ("subnet-0000000c", "subnet-0000000d")
 
 
+def test_kubeconfig_and_render_dir_exclude_each_other():
+    with pytest.raises(ConfigError, match="either kubeconfig .* or renderDir"):
+        app(target="kubernetes", secret_keys=("dockyard:kubernetes",),
+            kubernetes={"kubeconfig": "apiVersion: v1", "renderDir": "out"})
+
+
 def test_kubeconfig_must_be_secret():
     kube = {"kubeconfig": "apiVersion: v1\nkind: Config"}
     refused("dockyard:kubernetes.kubeconfig is stored in plain text", app, target="kubernetes", kubernetes=kube)
@@ -229,6 +235,12 @@ def test_kubeconfig_must_be_secret():
     ({"logRetentionDays": 31}, "dockyard:logRetentionDays: got 31; expected one of 1, 3, 5"),
     ({"certificateArn": "arn:aws:iam::123:x"}, "dockyard:certificateArn: got 'arn:aws:iam::123:x'"),
     ({"prebuilt": {}}, "dockyard:prebuilt applies to role registry, not to role app"),
+    ({"target": "kubernetes", "services": {"web": {"secrets": {"T": "/acme/token"}}}},
+     "dockyard:services.web.secrets.T: got '/acme/token'; expected a key of a Kubernetes Secret"),
+    ({"kubernetes": {"renderDir": "out", "kubeconfig": "x"}}, "plain text"),
+    ({"kubernetes": {"ingressNamespace": "Ingress"}}, "dockyard:kubernetes.ingressNamespace: got 'Ingress'"),
+    ({"services": {"worker": {"healthCheckCommand": "python check.py"}}},
+     "dockyard:services.worker.healthCheckCommand: got 'python check.py'; expected a command as a list"),
 ])
 def test_app_bad_values(values, message):
     refused(message, app, **values)

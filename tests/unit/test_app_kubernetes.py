@@ -1,0 +1,226 @@
+"""The app stack on Kubernetes under mocks, its manifests against the Kubernetes schema and the
+restricted Pod Security Standard."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import kubernetes_validate
+import pulumi
+import pytest
+
+from infra.app import k8s_manifests as manifests
+from infra.app.pod_security import restricted_violations
+from infra.config import ServiceSettings
+from tests.support.pulumi_harness import DockyardMocks
+from tests.unit.app_fixtures import IMAGES, REGISTRY, SERVICES, app, manifest
+
+K8S_VERSION = "1.37.0"
+PER_SERVICE = {"ServiceAccount", "Deployment", "HorizontalPodAutoscaler", "NetworkPolicy"}
+ROUTED_EXTRA = {"Service", "Ingress", "PodDisruptionBudget"}
+
+
+def kube(stack: str = "dev", **config):
+    config.setdefault("dockyard:target", "kubernetes")
+    config.setdefault("dockyard:kubernetes", {"renderDir": "rendered/dev", "ingressClass": "nginx",
+                                              "host": "dev.example.com"})
+    return app(stack, **config)
+
+
+def objects(run) -> list[dict]:
+    """Registered Kubernetes objects as manifests (numbers back to ints, as the engine sends them)."""
+    found = []
+    for r in run.resources:
+        if r.type.startswith("kubernetes:") and not r.type.startswith("pulumi:"):
+            found.append(json.loads(json.dumps(r.inputs), parse_float=lambda f: int(float(f))
+                                    if float(f).is_integer() else float(f)))
+    return found
+
+
+def by_kind(run, kind: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in objects(run) if o["kind"] == kind}
+
+
+def test_registers_every_object_per_service_with_the_source_digest_and_nothing_from_aws():
+    run = kube()
+    kinds_per_service: dict[str, set[str]] = {}
+    for obj in objects(run):
+        if obj["kind"] != "Namespace":
+            kinds_per_service.setdefault(obj["metadata"]["name"], set()).add(obj["kind"])
+    assert kinds_per_service == {"web": PER_SERVICE | ROUTED_EXTRA, "worker": PER_SERVICE}
+    assert not [t for t in run.types() if t.startswith("aws:") or t.startswith("docker:")]
+    deployments = by_kind(run, "Deployment")
+    assert {n: d["spec"]["template"]["spec"]["containers"][0]["image"] for n, d in deployments.items()} == IMAGES
+    assert deployments["web"]["metadata"]["annotations"][manifests.RELEASE_ANNOTATION] == "stack:latest"
+    assert run.outputs["images"] == IMAGES
+
+
+def test_deployment_shape():
+    web = by_kind(kube(), "Deployment")["web"]
+    spec = web["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod = spec["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["resources"]["requests"] == {"cpu": "250m", "memory": "512Mi"}
+    assert container["resources"]["limits"]["memory"] == "512Mi"
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert container[probe]["httpGet"]["path"] == "/healthz"
+    assert pod["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
+    assert pod["automountServiceAccountToken"] is False
+    labels = spec["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/name"] == "web" and labels["app.kubernetes.io/part-of"] == "dockyard"
+    assert by_kind(kube(), "ServiceAccount")["web"]["automountServiceAccountToken"] is False
+    worker = by_kind(kube(), "Deployment")["worker"]["spec"]["template"]["spec"]["containers"][0]
+    assert worker["readinessProbe"]["exec"]["command"] == ["python", "worker.py", "--check"]
+
+
+def test_service_ingress_autoscaler_and_network_policy():
+    run = kube()
+    assert by_kind(run, "Service")["web"]["spec"]["type"] == "ClusterIP"
+    ingress = by_kind(run, "Ingress")["web"]["spec"]
+    assert ingress["ingressClassName"] == "nginx" and ingress["rules"][0]["host"] == "dev.example.com"
+    hpa = by_kind(run, "HorizontalPodAutoscaler")["web"]["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 6)
+    policy = by_kind(run, "NetworkPolicy")["web"]["spec"]
+    sources = policy["ingress"][0]["from"]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}} in sources
+    assert len(sources) == 2
+    worker_sources = by_kind(run, "NetworkPolicy")["worker"]["spec"]["ingress"][0]["from"]
+    assert all("namespaceSelector" not in s for s in worker_sources)
+    assert run.outputs["services"]["web"] == "http://dev.example.com/"
+    assert run.outputs["url"] == "http://dev.example.com/"
+
+
+def test_namespace_enforces_restricted_and_can_be_left_to_the_cluster():
+    (ns,) = by_kind(kube(), "Namespace").values()
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    run = kube(**{"dockyard:kubernetes": {"renderDir": "r", "createNamespace": False, "namespace": "apps"}})
+    assert not by_kind(run, "Namespace")
+    assert {o["metadata"]["namespace"] for o in objects(run)} == {"apps"}
+
+
+def test_branch_stack_gets_its_own_namespace_within_63_characters():
+    stack = "branch-" + "feature-" + "x" * 32
+    run = kube(stack, **{"dockyard:ephemeral": True,
+                         "dockyard:kubernetes": {"renderDir": "r", "namespace": "n" * 40, "createNamespace": False}})
+    (ns,) = by_kind(run, "Namespace")
+    assert len(ns) <= 63 and ns.startswith("n" * 10)
+    assert {o["metadata"].get("namespace") for o in objects(run) if o["kind"] != "Namespace"} == {ns}
+
+
+def test_provider_renders_to_a_directory_or_uses_the_secret_kubeconfig():
+    rendered = kube().one("pulumi:providers:kubernetes").inputs
+    assert rendered["renderYamlToDirectory"].endswith("/rendered/dev")
+    live = kube(secret_keys=("dockyard:kubernetes",),
+                **{"dockyard:kubernetes": {"kubeconfig": "apiVersion: v1\nkind: Config", "context": "prod"}})
+    provider = live.one("pulumi:providers:kubernetes").inputs
+    assert provider["kubeconfig"].startswith("apiVersion") and provider["context"] == "prod"
+    assert "renderYamlToDirectory" not in provider
+
+
+def test_database_secret_and_service_secrets_reach_the_pod():
+    run = kube(**{"dockyard:database": {"secretName": "orders-db"},
+                  "dockyard:services": {**SERVICES, "web": {"port": 8080, "secrets": {"API_TOKEN": "api/token"}}}})
+    container = by_kind(run, "Deployment")["web"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["envFrom"] == [{"secretRef": {"name": "orders-db"}}]
+    assert {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}} in container["env"]
+
+
+def test_unpinned_reference_is_refused_on_kubernetes_too():
+    mocks = DockyardMocks(parameters={"/dockyard/prod/release": (manifest({**IMAGES, "web": "web:latest"}), 4)})
+    with pytest.raises(pulumi.RunError, match="web:latest has no digest"):
+        kube("prod", mocks=mocks, **{"dockyard:imageSource": "ssm"})
+    assert mocks.created == []
+
+
+def test_ssm_release_version_is_annotated():
+    mocks = DockyardMocks(parameters={"/dockyard/prod/release": (manifest(), 9)})
+    run = kube("prod", mocks=mocks, **{"dockyard:imageSource": "ssm"})
+    assert by_kind(run, "Deployment")["web"]["metadata"]["annotations"][manifests.RELEASE_ANNOTATION] == "ssm:9"
+
+
+# ----------------------------------------------------------------------------- schema and restricted
+
+
+@pytest.mark.parametrize("config", [
+    {},
+    {"dockyard:kubernetes": {"renderDir": "r", "host": "a.example.com", "tlsSecret": "a-tls", "ingressClass": "nginx"}},
+    {"dockyard:database": {"secretName": "db"}},
+])
+def test_every_registered_object_passes_the_strict_schema_and_restricted(config):
+    run = kube(**config)
+    objs = objects(run)
+    assert len(objs) >= 12
+    for obj in objs:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        if obj["kind"] == "Deployment":
+            assert restricted_violations(obj["spec"]["template"]["spec"]) == []
+
+
+def sample_service(**changes) -> ServiceSettings:
+    base = dict(name="web", port=8080, cpu=512, memory=1024, desired_count=3, min_count=2, max_count=5,
+                health_check_path="/healthz", health_check_command=None, path="/api/*", host="api.example.com",
+                environment={"A": "1"}, secrets={"T": "s/k"})
+    return ServiceSettings(**{**base, **changes})
+
+
+CTX = manifests.ServiceContext(stack="prod", namespace="dockyard", release="ssm:3", ingress_class="nginx",
+                               ingress_namespace="ingress-nginx", host=None, tls_secret="tls", database_secret="db")
+
+
+def test_pure_manifests_pass_the_strict_schema():
+    objs = manifests.service_objects(sample_service(), CTX, IMAGES["web"]) + [manifests.namespace("dockyard")]
+    assert {o["kind"] for o in objs} == PER_SERVICE | ROUTED_EXTRA | {"Namespace"}
+    for obj in objs:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_schema_validation_catches_a_wrong_field():
+    bad = manifests.deployment(sample_service(), CTX, IMAGES["web"])
+    bad["spec"]["replica"] = 2
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, K8S_VERSION, strict=True)
+
+
+def compliant_pod() -> dict:
+    return manifests.pod_spec(sample_service(), CTX, IMAGES["web"])
+
+
+def violate(path: str, value) -> dict:
+    pod = copy.deepcopy(compliant_pod())
+    *parents, leaf = path.split(".")
+    node = pod
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
+    node[leaf] = value
+    return pod
+
+
+def test_compliant_pod_passes():
+    assert restricted_violations(compliant_pod()) == []
+
+
+@pytest.mark.parametrize("path, value, problem", [
+    ("hostNetwork", True, "hostNetwork is true"),
+    ("hostPID", True, "hostPID is true"),
+    ("containers.0.securityContext.privileged", True, "is privileged"),
+    ("containers.0.securityContext.allowPrivilegeEscalation", True, "allowPrivilegeEscalation: false"),
+    ("containers.0.securityContext.capabilities", {"drop": ["NET_RAW"]}, "drop ALL"),
+    ("containers.0.securityContext.capabilities", {"drop": ["ALL"], "add": ["SYS_ADMIN"]}, "adds capabilities"),
+    ("containers.0.securityContext.runAsNonRoot", False, "must run as non-root"),
+    ("containers.0.securityContext.runAsUser", 0, "runAsUser is 0"),
+    ("securityContext.runAsUser", 0, "pod runAsUser is 0"),
+    ("containers.0.securityContext.seccompProfile", {"type": "Unconfined"}, "seccompProfile"),
+    ("volumes", [{"name": "host", "hostPath": {"path": "/"}}], "uses hostPath"),
+    ("containers.0.ports", [{"containerPort": 80, "hostPort": 80}], "hostPort 80"),
+])
+def test_violating_pods_are_caught(path, value, problem):
+    problems = restricted_violations(violate(path, value))
+    assert any(problem in p for p in problems), problems
+
+
+def test_pod_without_any_security_context_collects_every_violation():
+    pod = {"containers": [{"name": "app", "image": "x"}]}
+    assert len(restricted_violations(pod)) == 4

@@ -44,6 +44,7 @@ def deploy(settings: AppSettings, release: ResolvedRelease) -> None:
     platform = _shared(settings) if settings.share_from else _own(settings, routed)
 
     urls: dict[str, pulumi.Output[Any]] = {}
+    deployments: dict[str, Any] = {}
     for index, service in enumerate(_routing_order(settings.services.values())):
         route = None
         if service.routed and platform.listener_arn is not None:
@@ -58,7 +59,11 @@ def deploy(settings: AppSettings, release: ResolvedRelease) -> None:
             ephemeral=settings.ephemeral, region=region, account_id=identity.account_id, route=route,
             database=platform.database))
         urls[service.name] = deployed.url
+        deployments[service.name] = {"cluster": platform.cluster_arn, "service": deployed.service_name,
+                                     "taskDefinition": deployed.task_definition_arn}
     pulumi.export("url", platform.url)
+    # What `dockyard` compares with what ECS actually runs after a deploy.
+    pulumi.export("deployments", deployments)
     pulumi.export("services", pulumi.Output.all(**urls) if urls else {})
 
 

@@ -51,14 +51,17 @@ def deploy(settings: AppSettings, release: ResolvedRelease, project_dir: Path) -
         release=f"{release.source}:{release.version if release.version is not None else 'latest'}",
         ingress_class=kube.ingress_class, ingress_namespace=kube.ingress_namespace, host=kube.host,
         tls_secret=kube.tls_secret, database_secret=database)
-    addresses, urls = {}, []
+    addresses, urls, deployments = {}, [], {}
     for name, service in sorted(settings.services.items()):
         deployed = KubernetesService(name, KubernetesServiceArgs(
             service=service, context=context, image=release.images.apply(lambda images, s=name: images[s])),
             opts=pulumi.ResourceOptions(providers=[k8s_provider], depends_on=depends))
         addresses[name] = deployed.url or deployed.address
+        deployments[name] = {"namespace": namespace, "name": name}
         if deployed.url:
             urls.append(deployed.url)
     pulumi.export("url", urls[0] if urls else None)
     pulumi.export("services", addresses)
     pulumi.export("namespace", namespace)
+    pulumi.export("deployments", deployments)
+    pulumi.export("renderDir", str((project_dir / kube.render_dir).resolve()) if kube.render_dir else None)

@@ -1,0 +1,213 @@
+"""Per-branch preview stacks: `branch-<slug>`, ephemeral, sharing a base environment's infrastructure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from infra import naming
+from infra.config import AppSettings
+from infra.errors import BadInput, DockyardError, ImageRefError
+from infra.images import ImageRef
+from infra.manifest import Release
+from infra.release.context import Context, read_source
+from infra.release.project import Environment, raw_stack_config
+from infra.release.promotion import deploy_release
+
+PREVIEW_MARKER = "<!-- dockyard-preview:{stack} -->"
+_DURATION = re.compile(r"^(\d+)([mhd])$")
+
+
+@dataclass
+class BranchResult:
+    branch: str
+    stack: str
+    action: str
+    version: int | None = None
+    images: dict[str, str] = field(default_factory=dict)
+    url: str | None = None
+    changes: dict[str, int] = field(default_factory=dict)
+    text: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"branch": self.branch, "stack": self.stack, "action": self.action}
+        if self.action == "up":
+            data.update(version=self.version, images=self.images, url=self.url, deployed=True)
+        if self.action == "preview":
+            data.update(changes=self.changes, comment=self.comment())
+        if self.action == "destroy":
+            data.update(destroyed=True)
+        return data
+
+    def comment(self) -> str:
+        """A pull-request comment body; the marker lets CI find and edit the same comment on each push."""
+        summary = ", ".join(f"{op} {n}" for op, n in sorted(self.changes.items()) if op != "same") or "no changes"
+        return (f"{PREVIEW_MARKER.format(stack=self.stack)}\n### dockyard preview: `{self.stack}`\n\n"
+                f"Changes: {summary}\n\n<details><summary>pulumi preview</summary>\n\n```\n"
+                f"{self.text.strip()[-60000:]}\n```\n</details>\n")
+
+    def lines(self) -> list[str]:
+        if self.action == "up":
+            return [f"Branch stack {self.stack} is up (release {self.version}).",
+                    f"URL: {self.url or '(no routed service)'}", f"Remove it with: dockyard branch destroy {self.branch}"]
+        if self.action == "preview":
+            return [self.comment()]
+        return [f"Branch stack {self.stack} destroyed: resources, stack, config file and release removed."]
+
+
+@dataclass
+class GcResult:
+    destroyed: list[str]
+    kept: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"destroyed": self.destroyed, "kept": self.kept}
+
+    def lines(self) -> list[str]:
+        return [f"Destroyed {len(self.destroyed)} branch stack(s): {', '.join(self.destroyed) or 'none'}.",
+                f"Kept: {', '.join(self.kept) or 'none'}."]
+
+
+def parse_overrides(values: list[str]) -> dict[str, str]:
+    overrides = {}
+    for value in values:
+        service, sep, ref = value.partition("=")
+        if not sep or not service or not ref:
+            raise BadInput(f"--image {value!r}: expected SERVICE=REF, e.g. web=ghcr.io/acme/web@sha256:<digest>")
+        try:
+            overrides[service] = str(ImageRef.parse_pinned(ref, what=f"--image {service}"))
+        except ImageRefError as err:
+            raise BadInput(err.message, hint=err.hint) from None
+    return overrides
+
+
+def parse_duration(text: str) -> timedelta:
+    match = _DURATION.match(text or "")
+    if not match:
+        raise BadInput(f"--idle-for {text!r}: expected a duration like 30m, 12h or 7d")
+    amount, unit = int(match.group(1)), match.group(2)
+    return {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
+
+
+def branch_config(ctx: Context, base: Environment, stack: str) -> dict[str, Any]:
+    """The branch's stack config: the base's, made ephemeral, sharing the base, with its own release."""
+    settings = base.settings
+    assert isinstance(settings, AppSettings)
+    config = raw_stack_config(base.config_file)
+    config["dockyard:ephemeral"] = True
+    for key in ("dockyard:releaseParameter", "dockyard:releaseDir", "dockyard:registryStack"):
+        config.pop(key, None)
+    if settings.image_source == "file":
+        config["dockyard:imageSource"] = "file"
+        config["dockyard:releaseDir"] = f".dockyard/releases/{stack}"
+    else:
+        config["dockyard:imageSource"] = "ssm"
+        config["dockyard:releaseParameter"] = naming.release_parameter(stack)
+    if settings.target == "ecs":
+        config["dockyard:shareFrom"] = ctx.project.qualified(base.name)
+        config.pop("dockyard:database", None)  # the base's database, shared
+        config.pop("dockyard:network", None)
+    else:
+        kube = dict(config.get("dockyard:kubernetes") or {})
+        kube.pop("createNamespace", None)  # a branch always gets (and removes) its own namespace
+        if kube.get("renderDir"):
+            kube["renderDir"] = str(Path(kube["renderDir"]).parent / stack)
+        config["dockyard:kubernetes"] = kube
+    return config
+
+
+def up(ctx: Context, branch: str, *, base: str, images: list[str]) -> BranchResult:
+    stack = naming.branch_stack(branch)
+    overrides = parse_overrides(images)
+    base_env = ctx.project.app_environment(base)
+    if naming.is_branch_stack(base):
+        raise BadInput(f"--base {base} is itself a branch stack", hint="branch from an environment such as dev")
+    unknown = sorted(set(overrides) - set(base_env.settings.services))
+    if unknown:
+        raise BadInput(f"--image {unknown[0]}: {base} runs no such service",
+                       hint=f"it runs {', '.join(sorted(base_env.settings.services))}")
+    seed = read_source(ctx, base)
+    ctx.log(f"Opening {stack} from {seed.label}...")
+    ctx.project.write_stack_config(stack, branch_config(ctx, base_env, stack))
+    env = ctx.project.app_environment(stack)
+    store = ctx.store(env)
+    wanted = {**seed.release.image_strings(), **overrides}
+    current = store.current()
+    if current is None or current.release.image_strings() != wanted:
+        release = Release(images={s: ImageRef.parse_pinned(r) for s, r in wanted.items()},
+                          source=seed.label if not overrides else f"{seed.label}+branch", by=ctx.user,
+                          reason=f"branch {branch}", at=ctx.timestamp(), commit=seed.release.commit)
+        version = store.append(release, expected=current.version if current else None).version
+    else:
+        version = current.version
+    deploy_release(ctx, env, store, version, wanted)
+    outputs = ctx.deployer.outputs(stack)
+    return BranchResult(branch=branch, stack=stack, action="up", version=version, images=wanted,
+                        url=outputs.get("url"))
+
+
+def _existing_branch(ctx: Context, branch: str) -> tuple[str, Environment]:
+    stack = branch if naming.is_branch_stack(branch) and ctx.project.config_file(branch).is_file() \
+        else naming.branch_stack(branch)
+    if not ctx.project.config_file(stack).is_file():
+        if ctx.project.config_file(branch).is_file():
+            raise BadInput(f"{branch} is not a branch stack; dockyard branch commands only touch branch-* stacks")
+        raise BadInput(f"no branch stack for {branch!r} ({stack})",
+                       hint=f"branch stacks: {', '.join(ctx.project.branch_stacks()) or 'none'}")
+    env = ctx.project.app_environment(stack)
+    if not (isinstance(env.settings, AppSettings) and env.settings.ephemeral):
+        raise BadInput(f"{stack} is not ephemeral; dockyard only destroys branch stacks it created")
+    return stack, env
+
+
+def preview(ctx: Context, branch: str) -> BranchResult:
+    stack, _ = _existing_branch(ctx, branch)
+    result = ctx.deployer.preview(stack)
+    return BranchResult(branch=branch, stack=stack, action="preview", changes=result.changes, text=result.text)
+
+
+def destroy(ctx: Context, branch: str) -> BranchResult:
+    stack, env = _existing_branch(ctx, branch)
+    ctx.log(f"Destroying {stack}...")
+    try:
+        ctx.deployer.destroy(stack)
+    except BadInput as err:  # the stack never made it to the backend: clean up the rest anyway
+        ctx.log(f"{stack}: {err.message}; removing its config and release")
+    ctx.store(env).delete()
+    env.config_file.unlink(missing_ok=True)
+    return BranchResult(branch=branch, stack=stack, action="destroy")
+
+
+def gc(ctx: Context, *, keep: list[str], idle_for: str | None) -> GcResult:
+    if not keep and idle_for is None:
+        raise BadInput("branch gc needs --keep BRANCH... (the branches that still exist) or --idle-for DURATION")
+    max_idle = parse_duration(idle_for) if idle_for is not None else None
+    kept_stacks = {naming.branch_stack(b) for b in keep}
+    summaries = {s.name: s for s in ctx.deployer.stacks() if naming.is_branch_stack(s.name)}
+    candidates = sorted(set(summaries) | set(ctx.project.branch_stacks()))
+    now = ctx.now()
+    destroyed, kept = [], []
+    for stack in candidates:
+        summary = summaries.get(stack)
+        idle = summary.last_update is not None and (now - _aware(summary.last_update)) > max_idle if max_idle else True
+        if stack in kept_stacks or (max_idle is not None and not idle) or (summary and summary.update_in_progress):
+            kept.append(stack)
+            continue
+        if not ctx.project.config_file(stack).is_file():
+            ctx.log(f"{stack}: no Pulumi.{stack}.yaml here; left alone")
+            kept.append(stack)
+            continue
+        try:
+            destroy(ctx, stack)
+            destroyed.append(stack)
+        except DockyardError as err:
+            ctx.log(f"{stack}: not destroyed: {err.message}")
+            kept.append(stack)
+    return GcResult(destroyed=destroyed, kept=kept)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -1,0 +1,146 @@
+"""The Pulumi engine behind a narrow interface, and the one place engine errors become dockyard errors.
+
+Commands talk to a `Deployer`; `AutomationDeployer` drives the real engine
+through the Automation API (the `pulumi` CLI on PATH), tests use a fake.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from infra.errors import BadInput, Conflict, DockyardError
+
+
+@dataclass(frozen=True)
+class Preview:
+    changes: dict[str, int]  # operation -> count, e.g. {"create": 3, "same": 10}
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class StackSummary:
+    name: str
+    last_update: datetime | None = None
+    update_in_progress: bool = False
+
+
+@dataclass
+class UpResult:
+    outputs: dict[str, Any]
+    changes: dict[str, int] = field(default_factory=dict)
+
+
+class Deployer(Protocol):
+    def up(self, stack: str) -> UpResult: ...
+
+    def preview(self, stack: str) -> Preview: ...
+
+    def outputs(self, stack: str) -> dict[str, Any]: ...
+
+    def destroy(self, stack: str) -> None:
+        """Destroy every resource of the stack, then remove the stack itself."""
+
+    def stacks(self) -> list[StackSummary]: ...
+
+
+ENGINE_HINT = "./scripts/setup builds the engine; then export PATH=\"$(./scripts/setup --print-path):$PATH\""
+
+
+def _last_error_line(text: str) -> str:
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    errors = [l for l in lines if l.lower().startswith("error:")]
+    picked = errors[-1] if errors else (lines[-1] if lines else "no output")
+    return re.sub(r"^error:\s*", "", picked, flags=re.IGNORECASE)
+
+
+def translate(err: Exception, stack: str, known: Callable[[], list[str]] | None = None) -> DockyardError:
+    """An Automation API failure as the dockyard error that says what to do about it."""
+    from pulumi import automation as auto
+
+    if isinstance(err, DockyardError):
+        return err
+    if isinstance(err, FileNotFoundError):
+        return DockyardError("the pulumi CLI is not on PATH", hint=ENGINE_HINT)
+    if isinstance(err, auto.ConcurrentUpdateError):
+        text = str(err)
+        holder = re.search(r"locked by \d+ lock\(s\)[^\n]*|Another update is currently in progress[^\n]*", text)
+        return Conflict(f"stack {stack} is locked by another update" + (f" ({holder.group(0).strip()})" if holder else ""),
+                        hint=f"wait for it to finish; if it died, `pulumi cancel -s {stack}` "
+                             f"(or `pulumi stack export/import`) releases the lock")
+    if isinstance(err, auto.StackNotFoundError):
+        stacks = ", ".join(known()) if known else ""
+        return BadInput(f"stack {stack} does not exist in this backend",
+                        hint=f"known stacks: {stacks}" if stacks else "create it with `pulumi stack init`")
+    if isinstance(err, auto.CommandError):
+        result = str(err)
+        stderr = result.split("stderr:", 1)[-1]
+        stdout = result.split("stdout:", 1)[-1].split("stderr:", 1)[0]
+        return DockyardError(f"pulumi failed for stack {stack}: {_last_error_line(stderr + stdout)}")
+    return DockyardError(f"pulumi failed for stack {stack}: {err}")
+
+
+class AutomationDeployer:
+    """The real engine: the project's own program, run by the `pulumi` CLI through the Automation API."""
+
+    def __init__(self, project_dir: Path, *, log: Callable[[str], None] | None = None) -> None:
+        self.project_dir = project_dir
+        self.log = log or (lambda line: print(line, file=sys.stderr, end="" if line.endswith("\n") else "\n"))
+
+    def _workspace(self) -> Any:
+        from pulumi import automation as auto
+
+        return auto.LocalWorkspace(work_dir=str(self.project_dir))
+
+    def _stack(self, name: str, *, create: bool = False) -> Any:
+        from pulumi import automation as auto
+
+        workspace = self._workspace()
+        if create:
+            return auto.Stack.create_or_select(name, workspace)
+        return auto.Stack.select(name, workspace)
+
+    @contextmanager
+    def _engine(self, stack: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception as err:  # noqa: BLE001 - translated into the project's typed errors
+            raise translate(err, stack, known=self._names) from None
+
+    def _names(self) -> list[str]:
+        try:
+            return sorted(s.name for s in self._workspace().list_stacks())
+        except Exception:  # noqa: BLE001 - only feeds a hint
+            return []
+
+    def up(self, stack: str) -> UpResult:
+        with self._engine(stack):
+            result = self._stack(stack, create=True).up(on_output=self.log, color="never")
+            return UpResult(outputs={k: v.value for k, v in result.outputs.items()},
+                            changes=dict(result.summary.resource_changes or {}))
+
+    def preview(self, stack: str) -> Preview:
+        with self._engine(stack):
+            result = self._stack(stack, create=True).preview(on_output=self.log, color="never", diff=True)
+            return Preview(changes=dict(result.change_summary or {}), text=result.stdout)
+
+    def outputs(self, stack: str) -> dict[str, Any]:
+        with self._engine(stack):
+            return {k: v.value for k, v in self._stack(stack).outputs().items()}
+
+    def destroy(self, stack: str) -> None:
+        with self._engine(stack):
+            self._stack(stack).destroy(on_output=self.log, color="never")
+            self._workspace().remove_stack(stack)
+
+    def stacks(self) -> list[StackSummary]:
+        with self._engine("*"):
+            return [StackSummary(name=s.name, last_update=s.last_update,
+                                 update_in_progress=bool(s.update_in_progress))
+                    for s in self._workspace().list_stacks()]

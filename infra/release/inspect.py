@@ -1,0 +1,110 @@
+"""status and history: what each environment wants, what it last deployed, what is known good."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from infra.errors import BadInput, DockyardError
+from infra.release.context import Context
+from infra.release.project import Environment, pin_hint
+from infra.release.store import DEPLOYED, KNOWN_GOOD, StoredRelease
+
+
+@dataclass
+class EnvironmentStatus:
+    env: str
+    source: str  # ssm | file | stack
+    version: int | None
+    images: dict[str, str]
+    deployed: int | None
+    known_good: int | None
+    held: dict[str, Any] | None
+    error: str | None = None
+
+    @property
+    def drift(self) -> bool:
+        """The newest release is not the one deployed."""
+        return self.version is not None and self.deployed != self.version
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"version": self.version, "images": self.images, "deployed": self.deployed,
+                                "knownGood": self.known_good, "source": self.source, "drift": self.drift,
+                                "held": self.held}
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+@dataclass
+class StatusResult:
+    environments: list[EnvironmentStatus]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"environments": {e.env: e.to_json() for e in self.environments}}
+
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        header = ["ENV", "SERVICE", "WANTED", "DIGEST", "DEPLOYED", "KNOWN-GOOD", "STATE"]
+        rows = []
+        for e in self.environments:
+            state = "error: " + e.error if e.error else ("held" if e.held else ("drift" if e.drift else "ok"))
+            if not e.images:
+                rows.append([e.env, "-", _v(e.version), "-", _v(e.deployed), _v(e.known_good), state])
+            for service, ref in sorted(e.images.items()):
+                digest = ref.split("@", 1)[1][:19] if "@" in ref else ref
+                rows.append([e.env, service, _v(e.version), digest, _v(e.deployed), _v(e.known_good), state])
+        return header, rows
+
+
+def _v(version: int | None) -> str:
+    return "-" if version is None else f"v{version}"
+
+
+@dataclass
+class HistoryResult:
+    env: str
+    releases: list[StoredRelease]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"env": self.env, "releases": [
+            {"version": r.version, "images": r.release.image_strings(), "labels": list(r.labels),
+             "source": r.release.source, "reason": r.release.reason, "by": r.release.by, "at": r.release.at,
+             "commit": r.release.commit} for r in self.releases]}
+
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        header = ["VERSION", "LABELS", "SOURCE", "BY", "AT", "REASON"]
+        rows = [[f"v{r.version}", ",".join(r.labels) or "-", r.release.source or "-", r.release.by or "-",
+                 r.release.at or "-", r.release.reason or "-"] for r in self.releases]
+        return header, rows
+
+
+def environment_status(ctx: Context, env: Environment) -> EnvironmentStatus:
+    if env.follows_stack:
+        try:
+            images = dict(ctx.deployer.outputs(env.name).get("images") or {})
+        except DockyardError as err:
+            return EnvironmentStatus(env.name, "stack", None, {}, None, None, None, error=err.message)
+        return EnvironmentStatus(env.name, "stack", None, images, None, None, None)
+    store = ctx.store(env)
+    current = store.current()
+    labels = store.labels()
+    hold = store.hold()
+    return EnvironmentStatus(env=env.name, source=env.store_kind, version=current.version if current else None,
+                             images=current.release.image_strings() if current else {},
+                             deployed=labels.get(DEPLOYED), known_good=labels.get(KNOWN_GOOD),
+                             held=hold.to_dict() if hold else None)
+
+
+def status(ctx: Context, envs: list[str]) -> StatusResult:
+    names = envs or [n for n in ctx.project.stack_names() if not ctx.project.environment(n).is_registry]
+    environments = [ctx.project.app_environment(n) for n in names]  # all validated before any read
+    return StatusResult([environment_status(ctx, e) for e in environments])
+
+
+def history(ctx: Context, env_name: str, limit: int | None) -> HistoryResult:
+    if limit is not None and limit < 1:
+        raise BadInput(f"--limit {limit}: expected 1 or more")
+    env = ctx.project.app_environment(env_name)
+    if env.follows_stack:
+        raise BadInput(f"{env_name} follows the registry stack and has no release history", hint=pin_hint(env_name))
+    return HistoryResult(env=env_name, releases=ctx.store(env).history(limit))

@@ -1,0 +1,152 @@
+"""The project as the command sees it: its directory, its stacks' config files, their release stores."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra import config, naming
+from infra.config import AppSettings, RegistrySettings
+from infra.errors import BadInput, ConfigError
+from infra.release.file_store import FileStore
+from infra.release.store import ReleaseStore
+
+PROJECT_FILE = "Pulumi.yaml"
+REGISTRY = "registry"
+SECRET_PLACEHOLDER = "[secret]"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One stack of the project, with the settings its config file holds."""
+
+    name: str
+    settings: AppSettings | RegistrySettings
+    config_file: Path
+
+    @property
+    def is_registry(self) -> bool:
+        return isinstance(self.settings, RegistrySettings)
+
+    @property
+    def follows_stack(self) -> bool:
+        """An app stack that deploys the registry stack's `images` output: it has no release store."""
+        return isinstance(self.settings, AppSettings) and self.settings.image_source == "stack"
+
+    @property
+    def store_kind(self) -> str:
+        if isinstance(self.settings, RegistrySettings):
+            return "ssm" if self.settings.publish else "stack"
+        return self.settings.image_source
+
+
+class Project:
+    def __init__(self, directory: Path, *, organization: str = "organization") -> None:
+        self.dir = directory
+        self.organization = organization
+        self._ssm: Any = None
+
+    @classmethod
+    def find(cls, start: Path, **kwargs: Any) -> Project:
+        for candidate in [start, *start.parents]:
+            if (candidate / PROJECT_FILE).is_file():
+                return cls(candidate, **kwargs)
+        raise BadInput(f"no {PROJECT_FILE} in {start} or any parent directory",
+                       hint="run dockyard inside the project, or pass --project-dir")
+
+    @property
+    def name(self) -> str:
+        data = yaml.safe_load((self.dir / PROJECT_FILE).read_text()) or {}
+        return str(data.get("name", "dockyard"))
+
+    def qualified(self, stack: str) -> str:
+        return f"{self.organization}/{self.name}/{stack}"
+
+    def config_file(self, stack: str) -> Path:
+        return self.dir / f"Pulumi.{stack}.yaml"
+
+    def stack_names(self) -> list[str]:
+        return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in self.dir.glob("Pulumi.*.yaml"))
+
+    def environment(self, name: str) -> Environment:
+        path = self.config_file(name)
+        if not path.is_file():
+            known = ", ".join(self.stack_names()) or "none"
+            raise BadInput(f"no environment {name!r}: {path.name} does not exist", hint=f"known stacks: {known}")
+        raw, secret_keys = read_stack_config(path)
+        discovered = sorted(p.parent.name for p in (self.dir / "images").glob("*/Dockerfile"))
+        try:
+            settings = config.load(raw, stack=name, secret_keys=secret_keys, discovered_services=discovered)
+        except ConfigError as err:
+            raise ConfigError(f"{path.name}: {err.message}", hint=err.hint) from None
+        return Environment(name=name, settings=settings, config_file=path)
+
+    def app_environment(self, name: str) -> Environment:
+        env = self.environment(name)
+        if env.is_registry:
+            raise BadInput(f"{name} is the registry stack, not an environment",
+                           hint="promote into an app stack; the registry is only ever a source (--from registry)")
+        return env
+
+    def store(self, env: Environment, ssm_client: Callable[[], Any]) -> ReleaseStore:
+        """The release store an environment reads its images from."""
+        if env.store_kind == "file":
+            assert isinstance(env.settings, AppSettings)
+            return FileStore(self.dir / env.settings.release_dir, where=f"release store {env.settings.release_dir}")
+        if env.store_kind == "ssm":
+            from infra.release.ssm_store import SsmStore
+
+            return SsmStore(ssm_client(), env.settings.release_parameter)
+        raise BadInput(f"{env.name} follows the registry stack and has no release history",
+                       hint=pin_hint(env.name))
+
+    def write_stack_config(self, stack: str, values: dict[str, Any]) -> Path:
+        path = self.config_file(stack)
+        path.write_text(yaml.safe_dump({"config": values}, sort_keys=False))
+        return path
+
+    def branch_stacks(self) -> list[str]:
+        return [s for s in self.stack_names() if naming.is_branch_stack(s)]
+
+
+def pin_hint(env: str) -> str:
+    return (f"pin it to a release store first: pulumi config set -s {env} dockyard:imageSource ssm "
+            f"(or file), then dockyard promote {env} --from registry")
+
+
+def read_stack_config(path: Path) -> tuple[dict[str, Any], set[str]]:
+    """A stack file's config as the engine would pass it: strings, objects as JSON, secrets marked."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise BadInput(f"{path.name} is not valid YAML: {err}") from None
+    values, secret_keys = {}, set()
+    for key, value in (data.get("config") or {}).items():
+        plain, secret = _strip_secrets(value)
+        if secret:
+            secret_keys.add(key)
+        values[key] = plain if isinstance(plain, str) else json.dumps(plain)
+    return values, secret_keys
+
+
+def _strip_secrets(value: Any) -> tuple[Any, bool]:
+    """Encrypted values stay encrypted: the command needs their presence, never their content."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return SECRET_PLACEHOLDER, True
+        items = {k: _strip_secrets(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in items.items()}, any(s for _, s in items.values())
+    if isinstance(value, list):
+        items = [_strip_secrets(v) for v in value]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
+def raw_stack_config(path: Path) -> dict[str, Any]:
+    """A stack file's config exactly as written (secure values included), for copying to a branch."""
+    return dict((yaml.safe_load(path.read_text()) or {}).get("config") or {})

@@ -1,0 +1,306 @@
+"""promote, rollback and deploy: write a release, deploy it, verify it, label it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.config import AppSettings
+from infra.errors import BadInput, Conflict, DockyardError
+from infra.images import ImageRef, ecr_repository_arn
+from infra.manifest import Release
+from infra.release.context import Context, read_source, require_confirmation
+from infra.release.project import Environment, pin_hint
+from infra.release.store import DEPLOYED, KNOWN_GOOD, Hold, ReleaseStore
+from infra.release import verify
+
+RELEASE_TAG = "release-{env}-v{version}"
+
+
+@dataclass(frozen=True)
+class Change:
+    service: str
+    old: str | None
+    new: str
+
+
+@dataclass
+class PromoteResult:
+    env: str
+    source: str
+    version: int | None
+    images: dict[str, str]
+    changes: list[Change]
+    deployed: bool = False
+    verified: bool = False
+    tagged: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"env": self.env, "from": self.source, "version": self.version, "images": self.images,
+                "deployed": self.deployed, "verified": self.verified,
+                "changes": {c.service: {"from": c.old, "to": c.new} for c in self.changes}}
+
+    def lines(self) -> list[str]:
+        if not self.changes:
+            return [f"{self.env} already runs what {self.source} has: nothing to promote."]
+        state = "deployed and verified" if self.verified else ("deployed" if self.deployed else "written, not deployed")
+        lines = [f"Promoted {self.source} -> {self.env}: release {self.version} ({state})."]
+        if not self.deployed:
+            lines.append(f"Next: dockyard deploy {self.env}")
+        return lines
+
+
+@dataclass
+class RollbackResult:
+    env: str
+    version: int
+    restored: int
+    images: dict[str, str]
+    deployed: bool = False
+    verified: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"env": self.env, "version": self.version, "restored": self.restored, "images": self.images,
+                "deployed": self.deployed, "verified": self.verified, "held": True}
+
+    def lines(self) -> list[str]:
+        return [f"Rolled {self.env} back to release {self.restored}'s images as release {self.version}"
+                f"{' (deployed)' if self.deployed else ' (not deployed)'}.",
+                f"{self.env} is held: promotions into it refuse until one passes --release-hold."]
+
+
+@dataclass
+class DeployResult:
+    env: str
+    version: int | None
+    images: dict[str, str]
+    deployed: bool
+    verified: bool
+    changes: dict[str, int]
+    preview: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"env": self.env, "version": self.version, "images": self.images, "deployed": self.deployed,
+                "verified": self.verified, "preview": self.preview, "changes": self.changes}
+
+    def lines(self) -> list[str]:
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(self.changes.items())) or "no changes"
+        if self.preview:
+            return [f"Preview of {self.env}: {summary}."]
+        return [f"Deployed {self.env}{f' release {self.version}' if self.version else ''}: {summary}"
+                f"{'; verified' if self.verified else ''}."]
+
+
+# ----------------------------------------------------------------------------- shared steps
+
+
+def _store_of(ctx: Context, env: Environment, verb: str) -> ReleaseStore:
+    if env.follows_stack:
+        raise BadInput(f"{env.name} follows the registry stack; it has no releases to {verb}", hint=pin_hint(env.name))
+    return ctx.store(env)
+
+
+def _narrow(images: Mapping[str, str], services: Iterable[str], where: str) -> dict[str, str]:
+    services = list(services)
+    unknown = sorted(set(services) - set(images))
+    if unknown:
+        raise BadInput(f"--service {unknown[0]}: {where} has no such service", hint=f"it has {', '.join(sorted(images))}")
+    return {s: images[s] for s in services} if services else dict(images)
+
+
+def _check_ecr_digests(ctx: Context, images: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """ECR images must exist in their repository; returns (repository, digest, service) for tagging."""
+    found = []
+    for service, text in sorted(images.items()):
+        ref = ImageRef.parse(text)
+        if ecr_repository_arn(ref) is None:
+            continue
+        response = ctx.aws.ecr().batch_get_image(repositoryName=ref.repository,
+                                                 imageIds=[{"imageDigest": ref.digest}])
+        if not response.get("images"):
+            reason = (response.get("failures") or [{}])[0].get("failureReason", "not found")
+            raise BadInput(f"{service}: {text} is not in ECR repository {ref.repository} ({reason})",
+                           hint="was it pushed to this account and region? `dockyard build` pushes and publishes")
+        found.append((ref.repository, ref.digest or "", service))
+    return found
+
+
+def _tag_release(ctx: Context, targets: list[tuple[str, str, str]], tag: str) -> list[str]:
+    """Tag each promoted digest so the lifecycle policy (which spares release-*) never expires it."""
+    from botocore.exceptions import ClientError
+
+    ecr, tagged = ctx.aws.ecr(), []
+    for repository, digest, service in targets:
+        image = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageDigest": digest}])["images"][0]
+        try:
+            ecr.put_image(repositoryName=repository, imageManifest=image["imageManifest"], imageTag=tag,
+                          imageDigest=digest,
+                          **({"imageManifestMediaType": image["imageManifestMediaType"]}
+                             if image.get("imageManifestMediaType") else {}))
+        except ClientError as err:
+            if err.response["Error"]["Code"] not in ("ImageAlreadyExistsException",):
+                ctx.log(f"warning: could not tag {service} {digest} as {tag}: {err.response['Error']['Message']}")
+                continue
+        tagged.append(f"{repository}:{tag}")
+    return tagged
+
+
+def _commit(source_release: Release) -> str | None:
+    return source_release.commit or os.environ.get("DOCKYARD_COMMIT") or os.environ.get("GITHUB_SHA")
+
+
+def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, version: int | None,
+                   wanted: Mapping[str, str]) -> tuple[bool, dict[str, int]]:
+    """`up` the environment, label it deployed, verify what runs, label it known-good. Returns (verified, changes)."""
+    ctx.log(f"Deploying {env.name}{f' (release {version})' if version else ''}...")
+    result = ctx.deployer.up(env.name)
+    if store is not None and version is not None:
+        store.label(DEPLOYED, version)
+    settings = env.settings
+    assert isinstance(settings, AppSettings)
+    verify.check_images(result.outputs, wanted)
+    deployments = result.outputs.get("deployments") or {}
+    if settings.target == "ecs" and deployments:
+        verify.check_ecs(result.outputs, ctx.aws.ecs())
+    if settings.target == "kubernetes" and result.outputs.get("renderDir"):
+        verify.check_rendered(Path(result.outputs["renderDir"]), wanted)
+    else:
+        verify.check_health(settings, result.outputs, timeout=ctx.health_timeout, log=ctx.log)
+    if store is not None and version is not None:
+        store.label(KNOWN_GOOD, version)
+    ctx.log(f"{env.name}: running release {version if version else '(stack)'} verified")
+    return True, result.changes
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str], reason: str | None,
+            deploy: bool, yes: bool, release_hold: bool) -> PromoteResult:
+    if env_name == source_name:
+        raise BadInput(f"cannot promote {env_name} into itself", hint="--from names another environment or registry")
+    env = ctx.project.app_environment(env_name)
+    store = _store_of(ctx, env, "promote into")
+    source = read_source(ctx, source_name)
+    wanted_source = _narrow(source.release.image_strings(), services, source_name)
+    configured = set(env.settings.services)
+    missing = sorted(configured - set(source.release.images)) if not services else []
+    hold = store.hold()
+    if hold and not release_hold:
+        raise Conflict(f"{env_name} is held since {hold.at} by {hold.by}: {hold.reason or 'rollback'}",
+                       hint=f"promote with --release-hold once the cause is fixed: dockyard promote {env_name} "
+                            f"--from {source_name} --release-hold")
+    current = store.current()
+    base = current.release.image_strings() if current else {}
+    if current is None and missing:
+        raise BadInput(f"{source_name} has no image for {', '.join(missing)}, which {env_name} runs",
+                       hint="a first release must cover every service of the environment")
+    images = {**base, **wanted_source}
+    changes = [Change(s, base.get(s), ref) for s, ref in sorted(wanted_source.items()) if base.get(s) != ref]
+    if not changes:
+        return PromoteResult(env=env_name, source=source.label, version=current.version if current else None,
+                             images=images, changes=[])
+    targets = _check_ecr_digests(ctx, {c.service: c.new for c in changes})
+    for change in changes:
+        ctx.log(f"  {change.service}: {change.old or '(none)'} -> {change.new}")
+    require_confirmation(ctx, f"Promote {source.label} -> {env_name}?", yes=yes)
+    release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=source.label,
+                      commit=_commit(source.release), by=ctx.user, reason=reason, at=ctx.timestamp())
+    appended = store.append(release, expected=current.version if current else None)
+    ctx.log(f"Promoting {source.label} -> {env_name} (release {appended.version})...")
+    result = PromoteResult(env=env_name, source=source.label, version=appended.version, images=images,
+                           changes=changes)
+    result.tagged = _tag_release(ctx, targets, RELEASE_TAG.format(env=env_name, version=appended.version))
+    if hold and release_hold:
+        store.set_hold(None)
+        ctx.log(f"{env_name}: hold released")
+    if appended.raced:
+        raise Conflict(f"{store.where} changed while promoting: release(s) "
+                       f"{', '.join(map(str, appended.raced))} were written by someone else; yours is "
+                       f"{appended.version}", hint=f"check `dockyard history {env_name}` before deploying")
+    if deploy:
+        result.verified, _ = _deploy_written(ctx, env, store, appended.version, images)
+        result.deployed = True
+    return result
+
+
+def _deploy_written(ctx: Context, env: Environment, store: ReleaseStore, version: int,
+                    wanted: Mapping[str, str]) -> tuple[bool, dict[str, int]]:
+    """Deploy a release just written; on failure say plainly that it is recorded but not (verified) running."""
+    try:
+        return deploy_release(ctx, env, store, version, wanted)
+    except DockyardError as err:
+        failure = type(err)(f"release {version} of {env.name} is written, but its deploy failed: {err.message}",
+                            hint=err.hint or f"fix the cause, then: dockyard deploy {env.name}")
+        raise failure from None
+
+
+def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str], reason: str | None,
+             deploy: bool, yes: bool) -> RollbackResult:
+    env = ctx.project.app_environment(env_name)
+    store = _store_of(ctx, env, "roll back")
+    current = store.current()
+    if current is None:
+        raise BadInput(f"{env_name} has no releases to roll back to")
+    if to is None:
+        to = store.labels().get(KNOWN_GOOD)
+        if to is None:
+            raise BadInput(f"{env_name} has no known-good release", hint=f"pick one: dockyard history {env_name}, "
+                                                                        f"then dockyard rollback {env_name} --to N")
+    target = store.get(to)
+    if target is None:
+        kept = [r.version for r in store.history(limit=10)]
+        raise BadInput(f"{env_name} has no release {to}", hint=f"recent releases: {', '.join(map(str, kept))}")
+    restored = _narrow(target.release.image_strings(), services, f"release {to}")
+    images = {**current.release.image_strings(), **restored}
+    ctx.log(f"Rolling {env_name} back to release {to}...")
+    for service, ref in sorted(restored.items()):
+        if current.release.image_strings().get(service) != ref:
+            ctx.log(f"  {service}: {current.release.image_strings().get(service)} -> {ref}")
+    require_confirmation(ctx, f"Roll {env_name} back to release {to}?", yes=yes)
+    release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=f"rollback:v{to}",
+                      commit=target.release.commit, by=ctx.user,
+                      reason=reason or f"rollback to release {to}", at=ctx.timestamp())
+    appended = store.append(release, expected=current.version)
+    store.set_hold(Hold(version=appended.version, reason=reason or f"rolled back to release {to}", by=ctx.user,
+                        at=ctx.timestamp()))
+    result = RollbackResult(env=env_name, version=appended.version, restored=to, images=images)
+    if appended.raced:
+        raise Conflict(f"{store.where} changed while rolling back: release(s) "
+                       f"{', '.join(map(str, appended.raced))} were written by someone else; yours is "
+                       f"{appended.version}", hint=f"check `dockyard history {env_name}` before deploying")
+    if deploy:
+        result.verified, _ = _deploy_written(ctx, env, store, appended.version, images)
+        result.deployed = True
+    return result
+
+
+def deploy(ctx: Context, env_name: str, *, preview: bool) -> DeployResult:
+    env = ctx.project.app_environment(env_name)
+    store = None if env.follows_stack else ctx.store(env)
+    current = store.current() if store else None
+    if store is not None and current is None:
+        raise BadInput(f"{env_name} has no release to deploy",
+                       hint=f"dockyard promote {env_name} --from <registry|environment>")
+    images = current.release.image_strings() if current else {}
+    version = current.version if current else None
+    if preview:
+        result = ctx.deployer.preview(env_name)
+        return DeployResult(env=env_name, version=version, images=images, deployed=False, verified=False,
+                            changes=result.changes, preview=True)
+    if store is None:
+        up = ctx.deployer.up(env_name)
+        images = dict(up.outputs.get("images") or {})
+        settings = env.settings
+        assert isinstance(settings, AppSettings)
+        if not (settings.target == "kubernetes" and up.outputs.get("renderDir")):
+            verify.check_health(settings, up.outputs, timeout=ctx.health_timeout, log=ctx.log)
+        return DeployResult(env=env_name, version=None, images=images, deployed=True, verified=True,
+                            changes=up.changes, preview=False)
+    verified, changes = deploy_release(ctx, env, store, version, images)
+    return DeployResult(env=env_name, version=version, images=images, deployed=True, verified=verified,
+                        changes=changes, preview=False)
+

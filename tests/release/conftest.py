@@ -1,0 +1,166 @@
+"""Release-tool fixtures: a project on disk, moto for AWS, a fake engine behind the Deployer interface."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from moto import mock_aws
+from typer.testing import CliRunner
+
+from infra.errors import Conflict
+from infra.release import cli
+from infra.release.context import AwsClients, Context
+from infra.release.engine import Preview, StackSummary, UpResult
+from infra.release.project import Project
+from tests.support.pulumi_harness import fake_digest
+
+REGION = "us-east-1"
+SERVICES = {"web": {"port": 8080}, "worker": {}}
+
+
+def ref(service: str, build: str) -> str:
+    return f"ghcr.io/acme/{service}@{fake_digest(f'{service}-{build}')}"
+
+
+def images(build: str) -> dict[str, str]:
+    return {s: ref(s, build) for s in SERVICES}
+
+
+class FakeEngine:
+    """Stands in for the Pulumi engine: `up` deploys what the stack's source says, as the program would.
+
+    It reads the same release store the real program reads, so what it reports as deployed is
+    decided by what the command wrote, not by the test.
+    """
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.registry_images: dict[str, str] = {}
+        self.deployed: dict[str, dict[str, Any]] = {}
+        self.locked: set[str] = set()
+        self.ups: list[str] = []
+        self.destroyed: list[str] = []
+        self.last_update: dict[str, Any] = {}
+        self.sabotage: dict[str, dict[str, str]] = {}  # stack -> images the "cluster" really runs
+
+    def _images_for(self, stack: str, ssm: Any) -> dict[str, str]:
+        if stack == "registry":
+            return dict(self.registry_images)
+        env = self.project.environment(stack)
+        if env.follows_stack:
+            return dict(self.registry_images)
+        store = self.project.store(env, lambda: ssm)
+        current = store.current()
+        if current is None:
+            raise AssertionError(f"engine: {stack} has no release (the program would stop)")
+        return current.release.image_strings()
+
+    def up(self, stack: str) -> UpResult:
+        if stack in self.locked:
+            raise Conflict(f"stack {stack} is locked by another update")
+        self.ups.append(stack)
+        images = self._images_for(stack, boto3.client("ssm", region_name=REGION))
+        outputs = {"images": self.sabotage.get(stack, images), "url": None, "services": {}}
+        self.deployed[stack] = outputs
+        return UpResult(outputs=outputs, changes={"update": len(images)})
+
+    def preview(self, stack: str) -> Preview:
+        if stack in self.locked:
+            raise Conflict(f"stack {stack} is locked by another update")
+        return Preview(changes={"create": 2, "same": 3}, text=f"Previewing update ({stack})\n+ 2 to create")
+
+    def outputs(self, stack: str) -> dict[str, Any]:
+        if stack == "registry":
+            return {"images": dict(self.registry_images)}
+        return dict(self.deployed.get(stack, {}))
+
+    def destroy(self, stack: str) -> None:
+        self.destroyed.append(stack)
+        self.deployed.pop(stack, None)
+
+    def stacks(self) -> list[StackSummary]:
+        return [StackSummary(name=s, last_update=self.last_update.get(s)) for s in self.deployed]
+
+
+def write_stack(directory: Path, stack: str, config: dict[str, Any]) -> None:
+    (directory / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
+
+
+def make_project(directory: Path, backend: str) -> Project:
+    (directory / "Pulumi.yaml").write_text("name: dockyard\nruntime: python\n")
+    registry = {"dockyard:role": "registry", "dockyard:registry": "external", "dockyard:services": {"web": {}, "worker": {}},
+                "dockyard:prebuilt": images("seed"), "dockyard:publish": backend == "ssm"}
+    write_stack(directory, "registry", registry)
+    for env in ("dev", "staging", "prod"):
+        write_stack(directory, env, {"dockyard:role": "app", "dockyard:imageSource": backend,
+                                     "dockyard:services": SERVICES, "dockyard:database": False,
+                                     "aws:region": REGION})
+    write_stack(directory, "preview", {"dockyard:role": "app", "dockyard:imageSource": "stack",
+                                       "dockyard:services": SERVICES})
+    return Project(directory)
+
+
+class Dockyard:
+    """Runs the command through its entry point and returns (exit code, stdout, stderr)."""
+
+    def __init__(self, project: Project, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.project, self.engine = project, engine
+        self.runner = CliRunner()
+        self.logs: list[str] = []
+
+        def context(_project_dir: Path | None) -> Context:
+            return Context(project=project, deployer_factory=lambda: engine, aws=AwsClients(),
+                           user="alice", log=self.logs.append, confirm=None, health_timeout=0.1)
+
+        monkeypatch.setattr(cli, "make_context", context)
+
+    def __call__(self, *args: str) -> tuple[int, Any, str]:
+        result = self.runner.invoke(cli.app, list(args))
+        out = result.stdout
+        if "--json" in args:
+            out = json.loads(out)
+        return result.exit_code, out, result.stderr
+
+    def ssm(self) -> Any:
+        return boto3.client("ssm", region_name=REGION)
+
+
+@pytest.fixture(params=["ssm", "file"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture()
+def aws(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture()
+def dockyard(tmp_path, backend, aws, monkeypatch) -> Dockyard:
+    project = make_project(tmp_path, backend)
+    engine = FakeEngine(project)
+    engine.registry_images = images("seed")
+    if backend == "ssm":
+        registry_manifest = json.dumps({"schema": 1, "images": images("seed"), "source": "registry"})
+        boto3.client("ssm", region_name=REGION).put_parameter(Name="/dockyard/registry/release",
+                                                              Value=registry_manifest, Type="String")
+    return Dockyard(project, engine, monkeypatch)
+
+
+def publish_registry(d: Dockyard, build: str) -> None:
+    """A new registry release, as `dockyard build` would leave it."""
+    d.engine.registry_images = images(build)
+    if d.project.environment("registry").store_kind == "ssm":
+        d.ssm().put_parameter(Name="/dockyard/registry/release", Type="String", Overwrite=True,
+                              Value=json.dumps({"schema": 1, "images": images(build), "source": "registry"}))

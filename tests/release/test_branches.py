@@ -1,0 +1,99 @@
+"""Branch stacks: up from a base with overrides, preview comment, destroy, gc; non-branch stacks refused."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import yaml
+
+from tests.release.conftest import images, ref
+
+OVERRIDE = ref("web", "feature")
+
+
+def seeded(d) -> None:
+    d("promote", "dev", "--from", "registry", "--no-deploy", "--yes")
+
+
+def test_branch_up_seeds_from_the_base_with_overrides_and_deploys(dockyard):
+    seeded(dockyard)
+    code, out, err = dockyard("branch", "up", "feature/Login-Page", "--image", f"web={OVERRIDE}", "--json")
+    assert code == 0, err
+    stack = out["stack"]
+    assert stack.startswith("branch-feature-login-page-") and out["deployed"] is True
+    assert out["images"] == {**images("seed"), "web": OVERRIDE}
+    assert dockyard.engine.deployed[stack]["images"] == out["images"]
+    config = yaml.safe_load((dockyard.project.dir / f"Pulumi.{stack}.yaml").read_text())["config"]
+    assert config["dockyard:ephemeral"] is True
+    assert config["dockyard:shareFrom"] == "organization/dockyard/dev"
+    backend = dockyard.project.environment("dev").store_kind
+    assert config["dockyard:imageSource"] == backend
+    env = dockyard.project.environment(stack)
+    assert env.settings.ephemeral and env.settings.share_from == "organization/dockyard/dev"
+    _, history, _ = dockyard("history", stack, "--json")
+    assert history["releases"][0]["source"] == "dev:v1+branch"
+    # again, unchanged: no new release, one more up
+    code, again, _ = dockyard("branch", "up", "feature/Login-Page", "--image", f"web={OVERRIDE}", "--json")
+    assert again["version"] == out["version"]
+
+
+def test_branch_up_refuses_bad_overrides(dockyard):
+    seeded(dockyard)
+    for image, message in [("web=web:latest", "has no digest"), ("web", "expected SERVICE=REF"),
+                           (f"api={OVERRIDE}", "--image api: dev runs no such service")]:
+        code, out, _ = dockyard("branch", "up", "fix-x", "--image", image, "--json")
+        assert code == 2 and message in out["error"]["message"], out
+    assert not (dockyard.project.dir / "Pulumi.branch-fix-x.yaml").exists()
+
+
+def test_preview_prints_one_marked_comment(dockyard):
+    seeded(dockyard)
+    _, up, _ = dockyard("branch", "up", "fix-x", "--json")
+    code, out, _ = dockyard("branch", "preview", "fix-x", "--json")
+    assert code == 0 and out["changes"] == {"create": 2, "same": 3}
+    assert out["comment"].startswith(f"<!-- dockyard-preview:{up['stack']} -->")
+    assert "create 2" in out["comment"]
+
+
+def test_destroy_removes_stack_config_and_release(dockyard):
+    seeded(dockyard)
+    _, up, _ = dockyard("branch", "up", "fix-x", "--json")
+    stack = up["stack"]
+    code, out, _ = dockyard("branch", "destroy", "fix-x", "--json")
+    assert code == 0 and out == {"branch": "fix-x", "stack": stack, "action": "destroy", "destroyed": True}
+    assert dockyard.engine.destroyed == [stack]
+    assert not (dockyard.project.dir / f"Pulumi.{stack}.yaml").exists()
+    env_store_gone = dockyard("history", stack, "--json")
+    assert env_store_gone[0] == 2
+
+
+def test_destroy_and_gc_refuse_non_branch_stacks(dockyard):
+    code, out, _ = dockyard("branch", "destroy", "prod", "--json")
+    assert code == 2 and "not a branch stack" in out["error"]["message"]
+    code, out, _ = dockyard("branch", "destroy", "nope", "--json")
+    assert code == 2 and "no branch stack" in out["error"]["message"]
+    code, out, _ = dockyard("branch", "gc", "--json")
+    assert code == 2 and "--keep" in out["error"]["message"]
+    assert dockyard.engine.destroyed == []
+
+
+def test_gc_destroys_branches_that_are_gone_and_keeps_the_rest(dockyard):
+    seeded(dockyard)
+    stacks = {b: dockyard("branch", "up", b, "--json")[1]["stack"] for b in ("keep-me", "gone-a", "gone-b")}
+    code, out, _ = dockyard("branch", "gc", "--keep", "keep-me", "--json")
+    assert code == 0
+    assert sorted(out["destroyed"]) == sorted([stacks["gone-a"], stacks["gone-b"]])
+    assert out["kept"] == [stacks["keep-me"]]
+    assert "prod" not in dockyard.engine.destroyed
+
+
+def test_gc_idle_for_looks_at_the_last_update(dockyard):
+    seeded(dockyard)
+    old = dockyard("branch", "up", "old", "--json")[1]["stack"]
+    fresh = dockyard("branch", "up", "fresh", "--json")[1]["stack"]
+    now = datetime.now(timezone.utc)
+    dockyard.engine.last_update = {old: now - timedelta(days=10), fresh: now - timedelta(hours=1)}
+    code, out, _ = dockyard("branch", "gc", "--idle-for", "7d", "--json")
+    assert code == 0 and out["destroyed"] == [old] and out["kept"] == [fresh]
+    code, out, _ = dockyard("branch", "gc", "--idle-for", "a week", "--json")
+    assert code == 2 and "expected a duration" in out["error"]["message"]

@@ -149,14 +149,23 @@ def up(ctx: Context, branch: str, *, base: str, images: list[str]) -> BranchResu
                         url=outputs.get("url"))
 
 
-def _existing_branch(ctx: Context, branch: str) -> tuple[str, Environment]:
+def _existing_branch(ctx: Context, branch: str, *, base: str | None = None) -> tuple[str, Environment]:
+    """The branch's stack and settings; refuses anything that is not a dockyard branch stack.
+
+    CI runners start from a clean checkout without the branch's config file: with
+    `base`, it is written again from the base (as `branch up` wrote it) so the
+    stack can still be destroyed.
+    """
+    if ctx.project.config_file(branch).is_file() and not naming.is_branch_stack(branch):
+        raise BadInput(f"{branch} is not a branch stack; dockyard branch commands only touch branch-* stacks")
     stack = branch if naming.is_branch_stack(branch) and ctx.project.config_file(branch).is_file() \
         else naming.branch_stack(branch)
     if not ctx.project.config_file(stack).is_file():
-        if ctx.project.config_file(branch).is_file():
-            raise BadInput(f"{branch} is not a branch stack; dockyard branch commands only touch branch-* stacks")
-        raise BadInput(f"no branch stack for {branch!r} ({stack})",
-                       hint=f"branch stacks: {', '.join(ctx.project.branch_stacks()) or 'none'}")
+        if base is None:
+            raise BadInput(f"no branch stack for {branch!r} ({stack})",
+                           hint=f"branch stacks here: {', '.join(ctx.project.branch_stacks()) or 'none'}; "
+                                "pass --base to act on one created elsewhere")
+        ctx.project.write_stack_config(stack, branch_config(ctx, ctx.project.app_environment(base), stack))
     env = ctx.project.app_environment(stack)
     if not (isinstance(env.settings, AppSettings) and env.settings.ephemeral):
         raise BadInput(f"{stack} is not ephemeral; dockyard only destroys branch stacks it created")
@@ -169,8 +178,8 @@ def preview(ctx: Context, branch: str) -> BranchResult:
     return BranchResult(branch=branch, stack=stack, action="preview", changes=result.changes, text=result.text)
 
 
-def destroy(ctx: Context, branch: str) -> BranchResult:
-    stack, env = _existing_branch(ctx, branch)
+def destroy(ctx: Context, branch: str, *, base: str | None = None) -> BranchResult:
+    stack, env = _existing_branch(ctx, branch, base=base)
     ctx.log(f"Destroying {stack}...")
     try:
         ctx.deployer.destroy(stack)
@@ -181,7 +190,7 @@ def destroy(ctx: Context, branch: str) -> BranchResult:
     return BranchResult(branch=branch, stack=stack, action="destroy")
 
 
-def gc(ctx: Context, *, keep: list[str], idle_for: str | None) -> GcResult:
+def gc(ctx: Context, *, keep: list[str], idle_for: str | None, base: str | None = None) -> GcResult:
     if not keep and idle_for is None:
         raise BadInput("branch gc needs --keep BRANCH... (the branches that still exist) or --idle-for DURATION")
     max_idle = parse_duration(idle_for) if idle_for is not None else None
@@ -196,12 +205,12 @@ def gc(ctx: Context, *, keep: list[str], idle_for: str | None) -> GcResult:
         if stack in kept_stacks or (max_idle is not None and not idle) or (summary and summary.update_in_progress):
             kept.append(stack)
             continue
-        if not ctx.project.config_file(stack).is_file():
-            ctx.log(f"{stack}: no Pulumi.{stack}.yaml here; left alone")
+        if not ctx.project.config_file(stack).is_file() and base is None:
+            ctx.log(f"{stack}: no Pulumi.{stack}.yaml here and no --base to recreate it; left alone")
             kept.append(stack)
             continue
         try:
-            destroy(ctx, stack)
+            destroy(ctx, stack, base=base)
             destroyed.append(stack)
         except DockyardError as err:
             ctx.log(f"{stack}: not destroyed: {err.message}")

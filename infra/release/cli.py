@@ -230,25 +230,28 @@ def branch_preview(
 @branch_app.command("destroy")
 def branch_destroy(
     branch: str = typer.Argument(..., help="The git branch (or its branch-<slug> stack)."),
+    base: Optional[str] = typer.Option(None, "--base", help="Recreate a missing config file from this base."),
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Destroy the branch stack, remove it, its config file and its release."""
     from infra.release import branches
 
-    run(lambda ctx: branches.destroy(ctx, branch), as_json=as_json, project_dir=project_dir, debug=debug)
+    run(lambda ctx: branches.destroy(ctx, branch, base=base), as_json=as_json, project_dir=project_dir,
+        debug=debug)
 
 
 @branch_app.command("gc")
 def branch_gc(
     keep: list[str] = typer.Option([], "--keep", help="A branch that still exists (repeatable)."),
     idle_for: Optional[str] = typer.Option(None, "--idle-for", help="Destroy stacks not updated for this long."),
+    base: Optional[str] = typer.Option(None, "--base", help="Recreate missing config files from this base."),
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Destroy branch stacks whose branch is gone (or that sat idle too long)."""
     from infra.release import branches
 
-    run(lambda ctx: branches.gc(ctx, keep=keep, idle_for=idle_for), as_json=as_json, project_dir=project_dir,
-        debug=debug)
+    run(lambda ctx: branches.gc(ctx, keep=keep, idle_for=idle_for, base=base), as_json=as_json,
+        project_dir=project_dir, debug=debug)
 
 
 def main() -> None:

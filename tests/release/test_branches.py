@@ -97,3 +97,14 @@ def test_gc_idle_for_looks_at_the_last_update(dockyard):
     assert code == 0 and out["destroyed"] == [old] and out["kept"] == [fresh]
     code, out, _ = dockyard("branch", "gc", "--idle-for", "a week", "--json")
     assert code == 2 and "expected a duration" in out["error"]["message"]
+
+
+def test_destroy_on_a_clean_checkout_recreates_the_config_from_the_base(dockyard):
+    seeded(dockyard)
+    stack = dockyard("branch", "up", "ci-only", "--json")[1]["stack"]
+    (dockyard.project.dir / f"Pulumi.{stack}.yaml").unlink()  # a fresh CI runner never had it
+    code, out, _ = dockyard("branch", "destroy", "ci-only", "--json")
+    assert code == 2 and "--base" in out["error"]["hint"]
+    code, out, _ = dockyard("branch", "destroy", "ci-only", "--base", "dev", "--json")
+    assert code == 0 and dockyard.engine.destroyed == [stack]
+    assert not (dockyard.project.dir / f"Pulumi.{stack}.yaml").exists()

@@ -254,5 +254,21 @@ def branch_gc(
         project_dir=project_dir, debug=debug)
 
 
+@app.command()
+def demo(
+    workdir: Optional[Path] = typer.Option(None, "--dir", help="Workspace (default: .dockyard/demo)."),
+    as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
+) -> None:
+    """Walk the whole release story on the real engine and a local backend."""
+    from infra.release.demo import run_demo
+
+    run(lambda ctx: run_demo(ctx.project.dir, (workdir or ctx.project.dir / ".dockyard" / "demo").resolve(), _log),
+        as_json=as_json, project_dir=project_dir, debug=debug)
+
+
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -14,7 +14,7 @@ from infra.images import ImageRef, ecr_repository_arn
 from infra.manifest import Release
 from infra.release.context import Context, read_source, require_confirmation
 from infra.release.project import Environment, pin_hint
-from infra.release.store import DEPLOYED, KNOWN_GOOD, Hold, ReleaseStore
+from infra.release.store import DEPLOYED, KNOWN_GOOD, Appended, Hold, ReleaseStore
 from infra.release import verify
 
 RELEASE_TAG = "release-{env}-v{version}"
@@ -217,14 +217,19 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
     if hold and release_hold:
         store.set_hold(None)
         ctx.log(f"{env_name}: hold released")
-    if appended.raced:
-        raise Conflict(f"{store.where} changed while promoting: release(s) "
-                       f"{', '.join(map(str, appended.raced))} were written by someone else; yours is "
-                       f"{appended.version}", hint=f"check `dockyard history {env_name}` before deploying")
+    _refuse_if_raced(store, appended, env_name, "promoting")
     if deploy:
         result.verified, _ = _deploy_written(ctx, env, store, appended.version, images)
         result.deployed = True
     return result
+
+
+def _refuse_if_raced(store: ReleaseStore, appended: Appended, env_name: str, verb: str) -> None:
+    """Our version is written (history keeps it), but others wrote in between: stop before deploying."""
+    if appended.raced:
+        raise Conflict(f"{store.where} changed while {verb}: release(s) "
+                       f"{', '.join(map(str, appended.raced))} were written by someone else; yours is "
+                       f"{appended.version}", hint=f"check `dockyard history {env_name}` before deploying")
 
 
 def _deploy_written(ctx: Context, env: Environment, store: ReleaseStore, version: int,
@@ -268,10 +273,7 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
     store.set_hold(Hold(version=appended.version, reason=reason or f"rolled back to release {to}", by=ctx.user,
                         at=ctx.timestamp()))
     result = RollbackResult(env=env_name, version=appended.version, restored=to, images=images)
-    if appended.raced:
-        raise Conflict(f"{store.where} changed while rolling back: release(s) "
-                       f"{', '.join(map(str, appended.raced))} were written by someone else; yours is "
-                       f"{appended.version}", hint=f"check `dockyard history {env_name}` before deploying")
+    _refuse_if_raced(store, appended, env_name, "rolling back")
     if deploy:
         result.verified, _ = _deploy_written(ctx, env, store, appended.version, images)
         result.deployed = True

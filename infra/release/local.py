@@ -1,0 +1,60 @@
+"""Running the real engine on this machine: a local file backend and the engine scripts/setup builds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from infra.errors import DockyardError
+from infra.release.engine import ENGINE_HINT
+
+
+def engine_bin(project_dir: Path) -> Path | None:
+    """The directory holding `pulumi` and its plugins, when it is not on PATH already."""
+    script = project_dir / "scripts" / "build-engine"
+    if script.is_file():
+        try:
+            printed = subprocess.run([str(script), "--print-path"], capture_output=True, text=True, timeout=30,
+                                     check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            printed = ""
+        if printed and (Path(printed) / "pulumi").is_file():
+            return Path(printed)
+    return None
+
+
+def local_engine_env(state_dir: Path, project_dir: Path) -> dict[str, str]:
+    """Environment for the engine on a file backend that never downloads anything."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        "PULUMI_BACKEND_URL": state_dir.resolve().as_uri(),
+        "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", ""),
+        # Plugins come from PATH (built by scripts/setup): never fetch one.
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_HOME": str((state_dir.parent / "pulumi-home").resolve()),
+        # Run the program with the interpreter that runs dockyard (the project's .venv).
+        "PULUMI_PYTHON_CMD": sys.executable,
+    }
+    tools = engine_bin(project_dir)
+    path = os.environ.get("PATH", "")
+    if tools is not None:
+        path = f"{tools}{os.pathsep}{path}"
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{path}"
+    return env
+
+
+def require_engine(env: dict[str, str]) -> str:
+    pulumi = shutil.which("pulumi", path=env.get("PATH"))
+    if pulumi is None:
+        raise DockyardError("the pulumi CLI is not available", hint=ENGINE_HINT)
+    return pulumi
+
+
+def apply(env: dict[str, str]) -> None:
+    """The Automation API runs the CLI as a child of this process: give it the environment."""
+    os.environ.update(env)
+    sys.stdout.flush()

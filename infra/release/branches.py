@@ -102,7 +102,8 @@ def branch_config(ctx: Context, base: Environment, stack: str) -> dict[str, Any]
         config.pop(key, None)
     if settings.image_source == "file":
         config["dockyard:imageSource"] = "file"
-        config["dockyard:releaseDir"] = f".dockyard/releases/{stack}"
+        # Beside the base's releases, so a relative or absolute base directory stays so.
+        config["dockyard:releaseDir"] = str(Path(settings.release_dir).parent / stack)
     else:
         config["dockyard:imageSource"] = "ssm"
         config["dockyard:releaseParameter"] = naming.release_parameter(stack)

@@ -130,6 +130,8 @@ def _check_ecr_digests(ctx: Context, images: Mapping[str, str]) -> list[tuple[st
 
 def _tag_release(ctx: Context, targets: list[tuple[str, str, str]], tag: str) -> list[str]:
     """Tag each promoted digest so the lifecycle policy (which spares release-*) never expires it."""
+    if not targets:
+        return []
     from botocore.exceptions import ClientError
 
     ecr, tagged = ctx.aws.ecr(), []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -116,6 +117,8 @@ def branch_config(ctx: Context, base: Environment, stack: str) -> dict[str, Any]
         kube.pop("createNamespace", None)  # a branch always gets (and removes) its own namespace
         if kube.get("renderDir"):
             kube["renderDir"] = str(Path(kube["renderDir"]).parent / stack)
+        if kube.get("host"):
+            kube["host"] = f"{stack}.{kube['host']}"  # a wildcard DNS record serves every branch
         config["dockyard:kubernetes"] = kube
     return config
 
@@ -187,8 +190,19 @@ def destroy(ctx: Context, branch: str, *, base: str | None = None) -> BranchResu
     except BadInput as err:  # the stack never made it to the backend: clean up the rest anyway
         ctx.log(f"{stack}: {err.message}; removing its config and release")
     ctx.store(env).delete()
+    _remove_empty_render_dir(ctx, env)
     env.config_file.unlink(missing_ok=True)
     return BranchResult(branch=branch, stack=stack, action="destroy")
+
+
+def _remove_empty_render_dir(ctx: Context, env: Environment) -> None:
+    """The provider deletes the rendered files on destroy; leave no empty directories behind."""
+    settings = env.settings
+    if not (isinstance(settings, AppSettings) and settings.target == "kubernetes" and settings.kubernetes.render_dir):
+        return
+    render_dir = ctx.project.dir / settings.kubernetes.render_dir
+    if render_dir.is_dir() and not any(p.is_file() for p in render_dir.rglob("*")):
+        shutil.rmtree(render_dir)
 
 
 def gc(ctx: Context, *, keep: list[str], idle_for: str | None, base: str | None = None) -> GcResult:

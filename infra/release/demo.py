@@ -68,7 +68,8 @@ class DemoResult:
         return {"workdir": str(self.workdir), "steps": self.steps, "rendered": self.rendered}
 
     def lines(self) -> list[str]:
-        lines = ["", "The demo walked the whole story:"]
+        lines = ["", "The demo walked the whole story on the real Pulumi engine (images were recorded, not built:",
+                 "there is no container engine here, so the registry stack recorded pinned references):"]
         lines += [f"  {i}. {step}" for i, step in enumerate(self.steps, 1)]
         lines += ["", "Rendered manifests (apply them with Argo CD or Flux, or kubectl apply -R -f):"]
         lines += [f"  {path}" for path in self.rendered]
@@ -143,7 +144,8 @@ def run_demo(project_root: Path, workdir: Path, log: Callable[[str], None]) -> D
     story.step(f"Open a branch stack for {BRANCH} with the branch's own web image", lambda: branches.up(
         ctx, BRANCH, base="dev", images=[f"web={recorded_image('web', 'branch-banner')}"]))
     story.step("Destroy the branch stack", lambda: branches.destroy(ctx, BRANCH))
-    result.rendered = sorted(str(p) for p in (workdir / "rendered").glob("*") if p.is_dir())
+    result.rendered = sorted(str(p) for p in (workdir / "rendered").glob("*")
+                             if p.is_dir() and any(f.is_file() for f in p.rglob("*.yaml")))
     return result
 
 

@@ -68,7 +68,7 @@ class Database(pulumi.ComponentResource):
             skip_final_snapshot=args.ephemeral,
             final_snapshot_identifier=None if args.ephemeral else f"{identifier}-final",
             apply_immediately=args.ephemeral,
-            opts=pulumi.ResourceOptions(parent=self, protect=not args.ephemeral),
+            opts=pulumi.ResourceOptions(parent=self, protect=not args.ephemeral, retain_on_delete=not args.ephemeral),
         )
         self.address = instance.address
         self.port = instance.port

@@ -57,7 +57,7 @@ def deploy(settings: AppSettings, release: ResolvedRelease) -> None:
             cluster_arn=platform.cluster_arn, cluster_name=platform.cluster_name, vpc_id=platform.vpc_id,
             private_subnet_ids=platform.private_subnet_ids, log_retention_days=settings.log_retention_days,
             ephemeral=settings.ephemeral, region=region, account_id=identity.account_id, route=route,
-            database=platform.database))
+            database=platform.database, shared_cluster=settings.share_from is not None))
         urls[service.name] = deployed.url
         deployments[service.name] = {"cluster": platform.cluster_arn, "service": deployed.service_name,
                                      "taskDefinition": deployed.task_definition_arn}

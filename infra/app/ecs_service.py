@@ -49,6 +49,7 @@ class EcsServiceArgs:
     account_id: str
     route: Route | None = None
     database: DatabaseAccess | None = None
+    shared_cluster: bool = False  # in a base stack's cluster, where the base already runs `web`
 
 
 class EcsService(pulumi.ComponentResource):
@@ -125,8 +126,10 @@ class EcsService(pulumi.ComponentResource):
                 from_port=args.database.port, to_port=args.database.port, referenced_security_group_id=group.id,
                 description=f"dockyard {stack}/{service.name}", opts=child)
 
+        # Names are unique per cluster: a stack in a base's cluster prefixes its own.
+        service_name = naming.fit(f"{stack}-{service.name}", 255) if args.shared_cluster else service.name
         ecs_service = aws.ecs.Service(
-            f"{name}-service", name=service.name, cluster=args.cluster_arn, task_definition=task.arn,
+            f"{name}-service", name=service_name, cluster=args.cluster_arn, task_definition=task.arn,
             desired_count=service.desired_count, launch_type="FARGATE", platform_version="LATEST",
             network_configuration={"subnets": args.private_subnet_ids, "security_groups": [group.id],
                                    "assign_public_ip": False},

@@ -38,7 +38,8 @@ class ReleaseParameter(pulumi.ComponentResource):
             tier="Intelligent-Tiering",
             value=pulumi.Output.from_input(args.images).apply(registry_manifest),
             description="dockyard release manifest: the pinned image of each service",
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            # The manifest outlives the stack: protected, and kept if the stack is destroyed.
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
         )
         self.name = parameter.name
         self.register_outputs({"name": self.name})

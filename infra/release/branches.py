@@ -15,7 +15,7 @@ from infra.errors import BadInput, DockyardError, ImageRefError
 from infra.images import ImageRef
 from infra.manifest import Release
 from infra.release.context import Context, read_source
-from infra.release.project import Environment, raw_stack_config
+from infra.release.project import Environment, raw_stack_config, split_secrets
 from infra.release.promotion import deploy_release
 
 PREVIEW_MARKER = "<!-- dockyard-preview:{stack} -->"
@@ -93,11 +93,30 @@ def parse_duration(text: str) -> timedelta:
     return {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
 
 
-def branch_config(ctx: Context, base: Environment, stack: str) -> dict[str, Any]:
-    """The branch's stack config: the base's, made ephemeral, sharing the base, with its own release."""
+def _branch_kubernetes(kube: dict[str, Any], stack: str) -> dict[str, Any]:
+    kube = dict(kube)
+    kube.pop("createNamespace", None)  # a branch always gets (and removes) its own namespace
+    if kube.get("renderDir"):
+        kube["renderDir"] = str(Path(kube["renderDir"]).parent / stack)
+    if kube.get("host"):
+        kube["host"] = f"{stack}.{kube['host']}"  # a wildcard DNS record serves every branch
+    return kube
+
+
+def branch_config(ctx: Context, base: Environment, stack: str) -> tuple[dict[str, Any], list[str]]:
+    """The branch's stack config: the base's, made ephemeral, sharing the base, with its own release.
+
+    Returns the plain config and the `--path` keys of its secrets, which only the engine can
+    copy: ciphertext is bound to the stack that encrypted it.
+    """
     settings = base.settings
     assert isinstance(settings, AppSettings)
-    config = raw_stack_config(base.config_file)
+    config, secret_paths = {}, []
+    for key, value in raw_stack_config(base.config_file).items():
+        plain, paths = split_secrets(key, value)
+        secret_paths += paths
+        if plain is not None:
+            config[key] = plain
     config["dockyard:ephemeral"] = True
     for key in ("dockyard:releaseParameter", "dockyard:releaseDir", "dockyard:registryStack"):
         config.pop(key, None)
@@ -112,15 +131,16 @@ def branch_config(ctx: Context, base: Environment, stack: str) -> dict[str, Any]
         config["dockyard:shareFrom"] = ctx.project.qualified(base.name)
         config.pop("dockyard:database", None)  # the base's database, shared
         config.pop("dockyard:network", None)
-    else:
-        kube = dict(config.get("dockyard:kubernetes") or {})
-        kube.pop("createNamespace", None)  # a branch always gets (and removes) its own namespace
-        if kube.get("renderDir"):
-            kube["renderDir"] = str(Path(kube["renderDir"]).parent / stack)
-        if kube.get("host"):
-            kube["host"] = f"{stack}.{kube['host']}"  # a wildcard DNS record serves every branch
-        config["dockyard:kubernetes"] = kube
-    return config
+    elif "dockyard:kubernetes" in config:
+        config["dockyard:kubernetes"] = _branch_kubernetes(config["dockyard:kubernetes"] or {}, stack)
+    return config, secret_paths
+
+
+def _write_branch_config(ctx: Context, base: Environment, stack: str) -> None:
+    config, secret_paths = branch_config(ctx, base, stack)
+    ctx.project.write_stack_config(stack, config)
+    if secret_paths:
+        ctx.deployer.copy_secret_config(base.name, stack, secret_paths)
 
 
 def up(ctx: Context, branch: str, *, base: str, images: list[str]) -> BranchResult:
@@ -135,7 +155,7 @@ def up(ctx: Context, branch: str, *, base: str, images: list[str]) -> BranchResu
                        hint=f"it runs {', '.join(sorted(base_env.settings.services))}")
     seed = read_source(ctx, base)
     ctx.log(f"Opening {stack} from {seed.label}...")
-    ctx.project.write_stack_config(stack, branch_config(ctx, base_env, stack))
+    _write_branch_config(ctx, base_env, stack)
     env = ctx.project.app_environment(stack)
     store = ctx.store(env)
     wanted = {**seed.release.image_strings(), **overrides}
@@ -162,14 +182,14 @@ def _existing_branch(ctx: Context, branch: str, *, base: str | None = None) -> t
     """
     if ctx.project.config_file(branch).is_file() and not naming.is_branch_stack(branch):
         raise BadInput(f"{branch} is not a branch stack; dockyard branch commands only touch branch-* stacks")
-    stack = branch if naming.is_branch_stack(branch) and ctx.project.config_file(branch).is_file() \
-        else naming.branch_stack(branch)
+    # A branch-<slug> stack name is taken as it is, even without its config file (a clean checkout).
+    stack = branch if naming.is_branch_stack(branch) else naming.branch_stack(branch)
     if not ctx.project.config_file(stack).is_file():
         if base is None:
             raise BadInput(f"no branch stack for {branch!r} ({stack})",
                            hint=f"branch stacks here: {', '.join(ctx.project.branch_stacks()) or 'none'}; "
                                 "pass --base to act on one created elsewhere")
-        ctx.project.write_stack_config(stack, branch_config(ctx, ctx.project.app_environment(base), stack))
+        _write_branch_config(ctx, ctx.project.app_environment(base), stack)
     env = ctx.project.app_environment(stack)
     if not (isinstance(env.settings, AppSettings) and env.settings.ephemeral):
         raise BadInput(f"{stack} is not ephemeral; dockyard only destroys branch stacks it created")
@@ -216,7 +236,12 @@ def gc(ctx: Context, *, keep: list[str], idle_for: str | None, base: str | None 
     destroyed, kept = [], []
     for stack in candidates:
         summary = summaries.get(stack)
-        idle = summary.last_update is not None and (now - _aware(summary.last_update)) > max_idle if max_idle else True
+        if max_idle is None:
+            idle = True
+        elif summary is None or summary.last_update is None:
+            idle = False  # never deployed to this backend, or no update time: nothing says it is idle
+        else:
+            idle = now - _aware(summary.last_update) > max_idle
         if stack in kept_stacks or (max_idle is not None and not idle) or (summary and summary.update_in_progress):
             kept.append(stack)
             continue

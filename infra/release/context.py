@@ -22,12 +22,14 @@ class AwsClients:
     def __init__(self) -> None:
         self._clients: dict[str, Any] = {}
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
+    def client(self, service: str, region: str | None = None) -> Any:
+        key = f"{service}@{region or ''}"
+        if key not in self._clients:
             import boto3
 
-            self._clients[service] = boto3.client(service)
-        return self._clients[service]
+            # botocore reads AWS_DEFAULT_REGION; AWS_REGION (what the AWS CLI v2 and SDKs use) counts too.
+            self._clients[key] = boto3.client(service, region_name=region or os.environ.get("AWS_REGION") or None)
+        return self._clients[key]
 
     def ssm(self) -> Any:
         return self.client("ssm")

@@ -49,6 +49,9 @@ class Deployer(Protocol):
 
     def stacks(self) -> list[StackSummary]: ...
 
+    def copy_secret_config(self, source: str, dest: str, paths: list[str]) -> None:
+        """Copy secret config values (`--path` keys) from one stack to another, re-encrypted for `dest`."""
+
 
 ENGINE_HINT = "./scripts/setup builds the engine; then export PATH=\"$(./scripts/setup --print-path):$PATH\""
 
@@ -138,6 +141,15 @@ class AutomationDeployer:
         with self._engine(stack):
             self._stack(stack).destroy(on_output=self.log, color="never")
             self._workspace().remove_stack(stack)
+
+    def copy_secret_config(self, source: str, dest: str, paths: list[str]) -> None:
+        from pulumi import automation as auto
+
+        with self._engine(dest):
+            origin, target = self._stack(source), self._stack(dest, create=True)
+            for path in paths:
+                value = origin.get_config(path, path=True).value
+                target.set_config(path, auto.ConfigValue(value=value, secret=True), path=True)
 
     def stacks(self) -> list[StackSummary]:
         with self._engine("*"):

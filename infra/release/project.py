@@ -18,7 +18,7 @@ from infra.release.store import ReleaseStore
 
 PROJECT_FILE = "Pulumi.yaml"
 REGISTRY = "registry"
-SECRET_PLACEHOLDER = "[secret]"
+SECRET_PLACEHOLDER = config.ENCRYPTED
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,36 @@ def _strip_secrets(value: Any) -> tuple[Any, bool]:
         items = [_strip_secrets(v) for v in value]
         return [v for v, _ in items], any(s for _, s in items)
     return value, False
+
+
+def has_secret(value: Any) -> bool:
+    return _strip_secrets(value)[1]
+
+
+def split_secrets(key: str, value: Any) -> tuple[Any, list[str]]:
+    """A config value without its encrypted leaves, and the `--path` keys of those leaves.
+
+    Returns (None, [key]) when the whole value is encrypted.
+    """
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return None, [key]
+    if isinstance(value, dict):
+        plain: dict[str, Any] = {}
+        paths: list[str] = []
+        for name, item in value.items():
+            kept, found = split_secrets(f"{key}.{name}", item)
+            paths += found
+            if kept is not None:
+                plain[name] = kept
+        return plain, paths
+    if isinstance(value, list):
+        kept_items, paths = [], []
+        for i, item in enumerate(value):
+            kept, found = split_secrets(f"{key}[{i}]", item)
+            paths += found
+            kept_items.append(kept)
+        return kept_items, paths
+    return value, []
 
 
 def raw_stack_config(path: Path) -> dict[str, Any]:

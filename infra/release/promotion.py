@@ -30,7 +30,8 @@ class Change:
 @dataclass
 class PromoteResult:
     env: str
-    source: str
+    source: str  # the SRC name, as given to --from
+    label: str  # what was promoted, e.g. "registry:v14" or "dev:v3"
     version: int | None
     images: dict[str, str]
     changes: list[Change]
@@ -39,15 +40,16 @@ class PromoteResult:
     tagged: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"env": self.env, "from": self.source, "version": self.version, "images": self.images,
+        return {"env": self.env, "from": self.source, "source": self.label, "version": self.version,
+                "images": self.images,
                 "deployed": self.deployed, "verified": self.verified,
                 "changes": {c.service: {"from": c.old, "to": c.new} for c in self.changes}}
 
     def lines(self) -> list[str]:
         if not self.changes:
-            return [f"{self.env} already runs what {self.source} has: nothing to promote."]
+            return [f"{self.env} already runs what {self.label} has: nothing to promote."]
         state = "deployed and verified" if self.verified else ("deployed" if self.deployed else "written, not deployed")
-        lines = [f"Promoted {self.source} -> {self.env}: release {self.version} ({state})."]
+        lines = [f"Promoted {self.label} -> {self.env}: release {self.version} ({state})."]
         if not self.deployed:
             lines.append(f"Next: dockyard deploy {self.env}")
         return lines
@@ -111,42 +113,72 @@ def _narrow(images: Mapping[str, str], services: Iterable[str], where: str) -> d
     return {s: images[s] for s in services} if services else dict(images)
 
 
-def _check_ecr_digests(ctx: Context, images: Mapping[str, str]) -> list[tuple[str, str, str]]:
-    """ECR images must exist in their repository; returns (repository, digest, service) for tagging."""
+ACCEPTED_MANIFESTS = ["application/vnd.docker.distribution.manifest.v2+json",
+                      "application/vnd.docker.distribution.manifest.list.v2+json",
+                      "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json"]
+
+
+@dataclass(frozen=True)
+class EcrImage:
+    service: str
+    registry_id: str
+    region: str
+    repository: str
+    digest: str
+
+    def get(self, ctx: Context) -> dict[str, Any]:
+        return ctx.aws.client("ecr", self.region).batch_get_image(
+            registryId=self.registry_id, repositoryName=self.repository, imageIds=[{"imageDigest": self.digest}],
+            acceptedMediaTypes=ACCEPTED_MANIFESTS)
+
+
+def _check_ecr_digests(ctx: Context, images: Mapping[str, str]) -> list[EcrImage]:
+    """ECR images must exist in their repository (their own account and region); returns them for tagging."""
+    from botocore.exceptions import ClientError
+
     found = []
     for service, text in sorted(images.items()):
         ref = ImageRef.parse(text)
-        if ecr_repository_arn(ref) is None:
+        arn = ecr_repository_arn(ref)
+        if arn is None:
             continue
-        response = ctx.aws.ecr().batch_get_image(repositoryName=ref.repository,
-                                                 imageIds=[{"imageDigest": ref.digest}])
+        _, _, _, region, account, _ = arn.split(":", 5)
+        image = EcrImage(service, account, region, ref.repository, ref.digest or "")
+        try:
+            response = image.get(ctx)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "RepositoryNotFoundException":
+                raise
+            response = {"failures": [{"failureReason": f"no repository {ref.repository} in {account}/{region}"}]}
         if not response.get("images"):
             reason = (response.get("failures") or [{}])[0].get("failureReason", "not found")
             raise BadInput(f"{service}: {text} is not in ECR repository {ref.repository} ({reason})",
                            hint="was it pushed to this account and region? `dockyard build` pushes and publishes")
-        found.append((ref.repository, ref.digest or "", service))
+        found.append(image)
     return found
 
 
-def _tag_release(ctx: Context, targets: list[tuple[str, str, str]], tag: str) -> list[str]:
+def _tag_release(ctx: Context, targets: list[EcrImage], tag: str) -> list[str]:
     """Tag each promoted digest so the lifecycle policy (which spares release-*) never expires it."""
     if not targets:
         return []
     from botocore.exceptions import ClientError
 
-    ecr, tagged = ctx.aws.ecr(), []
-    for repository, digest, service in targets:
-        image = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageDigest": digest}])["images"][0]
+    tagged = []
+    for target in targets:
+        image = target.get(ctx)["images"][0]
         try:
-            ecr.put_image(repositoryName=repository, imageManifest=image["imageManifest"], imageTag=tag,
-                          imageDigest=digest,
-                          **({"imageManifestMediaType": image["imageManifestMediaType"]}
-                             if image.get("imageManifestMediaType") else {}))
+            ctx.aws.client("ecr", target.region).put_image(
+                registryId=target.registry_id, repositoryName=target.repository, imageTag=tag,
+                imageManifest=image["imageManifest"], imageDigest=target.digest,
+                **({"imageManifestMediaType": image["imageManifestMediaType"]}
+                   if image.get("imageManifestMediaType") else {}))
         except ClientError as err:
-            if err.response["Error"]["Code"] not in ("ImageAlreadyExistsException",):
-                ctx.log(f"warning: could not tag {service} {digest} as {tag}: {err.response['Error']['Message']}")
+            if err.response["Error"]["Code"] != "ImageAlreadyExistsException":
+                ctx.log(f"warning: could not tag {target.service} {target.digest} as {tag}: "
+                        f"{err.response['Error']['Message']}")
                 continue
-        tagged.append(f"{repository}:{tag}")
+        tagged.append(f"{target.repository}:{tag}")
     return tagged
 
 
@@ -160,6 +192,12 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
     ctx.log(f"Deploying {env.name}{f' (release {version})' if version else ''}...")
     result = ctx.deployer.up(env.name)
     if store is not None and version is not None:
+        read = (result.outputs.get("release") or {}).get("version")
+        if read is not None and read != version:
+            # Someone wrote a newer release between our read and the engine's: it deployed that one.
+            store.label(DEPLOYED, int(read))
+            raise Conflict(f"{env.name} deployed release {read}, not {version}: the release changed during the "
+                           "deploy", hint=f"see `dockyard history {env.name}`, then deploy again")
         store.label(DEPLOYED, version)
     settings = env.settings
     assert isinstance(settings, AppSettings)
@@ -187,9 +225,14 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
     env = ctx.project.app_environment(env_name)
     store = _store_of(ctx, env, "promote into")
     source = read_source(ctx, source_name)
-    wanted_source = _narrow(source.release.image_strings(), services, source_name)
     configured = set(env.settings.services)
-    missing = sorted(configured - set(source.release.images)) if not services else []
+    unknown = sorted(set(services) - configured)
+    if unknown:
+        raise BadInput(f"--service {unknown[0]}: {env_name} runs no such service",
+                       hint=f"it runs {', '.join(sorted(configured))}")
+    # Only what the environment runs: a source may carry services this environment does not deploy.
+    offered = {s: r for s, r in source.release.image_strings().items() if s in configured}
+    wanted_source = _narrow(offered, services, source_name)
     hold = store.hold()
     if hold and not release_hold:
         raise Conflict(f"{env_name} is held since {hold.at} by {hold.by}: {hold.reason or 'rollback'}",
@@ -197,14 +240,18 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
                             f"--from {source_name} --release-hold")
     current = store.current()
     base = current.release.image_strings() if current else {}
-    if current is None and missing:
+    missing = sorted(configured - set(base) - set(wanted_source))
+    if missing:
         raise BadInput(f"{source_name} has no image for {', '.join(missing)}, which {env_name} runs",
                        hint="a first release must cover every service of the environment")
     images = {**base, **wanted_source}
     changes = [Change(s, base.get(s), ref) for s, ref in sorted(wanted_source.items()) if base.get(s) != ref]
     if not changes:
-        return PromoteResult(env=env_name, source=source.label, version=current.version if current else None,
-                             images=images, changes=[])
+        if hold and release_hold:
+            store.set_hold(None)
+            ctx.log(f"{env_name}: hold released")
+        return PromoteResult(env=env_name, source=source.name, label=source.label,
+                             version=current.version if current else None, images=images, changes=[])
     targets = _check_ecr_digests(ctx, {c.service: c.new for c in changes})
     for change in changes:
         ctx.log(f"  {change.service}: {change.old or '(none)'} -> {change.new}")
@@ -213,8 +260,8 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
                       commit=_commit(source.release), by=ctx.user, reason=reason, at=ctx.timestamp())
     appended = store.append(release, expected=current.version if current else None)
     ctx.log(f"Promoting {source.label} -> {env_name} (release {appended.version})...")
-    result = PromoteResult(env=env_name, source=source.label, version=appended.version, images=images,
-                           changes=changes)
+    result = PromoteResult(env=env_name, source=source.name, label=source.label, version=appended.version,
+                           images=images, changes=changes)
     result.tagged = _tag_release(ctx, targets, RELEASE_TAG.format(env=env_name, version=appended.version))
     if hold and release_hold:
         store.set_hold(None)
@@ -263,6 +310,9 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
         raise BadInput(f"{env_name} has no release {to}", hint=f"recent releases: {', '.join(map(str, kept))}")
     restored = _narrow(target.release.image_strings(), services, f"release {to}")
     images = {**current.release.image_strings(), **restored}
+    if images == current.release.image_strings():
+        raise BadInput(f"{env_name}'s newest release ({current.version}) already has release {to}'s images: "
+                       "nothing to roll back", hint=f"pick an older one: dockyard history {env_name}")
     ctx.log(f"Rolling {env_name} back to release {to}...")
     for service, ref in sorted(restored.items()):
         if current.release.image_strings().get(service) != ref:

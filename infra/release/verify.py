@@ -39,8 +39,13 @@ def check_ecs(outputs: Mapping[str, Any], ecs: Any) -> None:
     for entry in deployments.values():
         by_cluster.setdefault(entry["cluster"], {})[entry["service"]] = entry["taskDefinition"]
     for cluster, services in by_cluster.items():
-        described = ecs.describe_services(cluster=cluster, services=sorted(services))
-        for failure in described.get("failures", []):
+        names = sorted(services)
+        described: dict[str, list] = {"services": [], "failures": []}
+        for start in range(0, len(names), 10):  # DescribeServices takes at most 10 services
+            page = ecs.describe_services(cluster=cluster, services=names[start:start + 10])
+            described["services"] += page.get("services", [])
+            described["failures"] += page.get("failures", [])
+        for failure in described["failures"]:
             raise VerificationFailed(f"ECS service {failure.get('arn')} not found: {failure.get('reason')}")
         for service in described["services"]:
             wanted = services[service["serviceName"]]

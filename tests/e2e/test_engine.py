@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import kubernetes_validate
@@ -72,6 +73,8 @@ def test_promote_status_rollback_history_on_the_file_store(workspace):
 
 
 def test_branch_up_preview_destroy(workspace):
+    # A secret in the base's config: the branch gets it re-encrypted by the engine, never as copied ciphertext.
+    workspace.pulumi("config", "set", "--secret", "--path", "dockyard:kubernetes.tlsSecret", "shop-tls", "-s", "prod")
     override = image("web", "branch")
     code, out, err = workspace.dockyard("branch", "up", "feature/E2E", "--base", "prod", "--image",
                                         f"web={override}", "--json")
@@ -80,6 +83,10 @@ def test_branch_up_preview_destroy(workspace):
     render_dir = workspace.dir / "rendered" / stack
     assert rendered_deployments(render_dir)["web"] == override
     assert workspace.outputs(stack)["namespace"].startswith("shop-prod-")
+    config = workspace.pulumi("config", "--show-secrets", "--json", "-s", stack).stdout
+    kube = json.loads(json.loads(config)["dockyard:kubernetes"]["value"])
+    assert kube["tlsSecret"] == "shop-tls" and kube["renderDir"].endswith(stack)
+    assert json.loads(config)["dockyard:kubernetes"]["secret"] is True
     code, out, err = workspace.dockyard("branch", "preview", "feature/E2E", "--json")
     assert code == 0 and out["comment"].startswith(f"<!-- dockyard-preview:{stack} -->"), err
     code, out, err = workspace.dockyard("branch", "destroy", "feature/E2E", "--json")

@@ -47,25 +47,30 @@ class FakeEngine:
         self.destroyed: list[str] = []
         self.last_update: dict[str, Any] = {}
         self.sabotage: dict[str, dict[str, str]] = {}  # stack -> images the "cluster" really runs
+        self.before_up: Any = None  # called with the stack name as an update starts
 
-    def _images_for(self, stack: str, ssm: Any) -> dict[str, str]:
+    def _release_for(self, stack: str, ssm: Any) -> tuple[dict[str, str], dict[str, Any]]:
+        """What the program would read: the newest release, only the services the stack configures."""
         if stack == "registry":
-            return dict(self.registry_images)
+            return dict(self.registry_images), {"source": "registry", "version": None}
         env = self.project.environment(stack)
         if env.follows_stack:
-            return dict(self.registry_images)
+            return dict(self.registry_images), {"source": "stack", "version": None}
         store = self.project.store(env, lambda: ssm)
         current = store.current()
         if current is None:
             raise AssertionError(f"engine: {stack} has no release (the program would stop)")
-        return current.release.image_strings()
+        images = {s: r for s, r in current.release.image_strings().items() if s in env.settings.services}
+        return images, {"source": env.store_kind, "version": current.version}
 
     def up(self, stack: str) -> UpResult:
         if stack in self.locked:
             raise Conflict(f"stack {stack} is locked by another update")
         self.ups.append(stack)
-        images = self._images_for(stack, boto3.client("ssm", region_name=REGION))
-        outputs = {"images": self.sabotage.get(stack, images), "url": None, "services": {}}
+        if self.before_up:
+            self.before_up(stack)
+        images, release = self._release_for(stack, boto3.client("ssm", region_name=REGION))
+        outputs = {"images": self.sabotage.get(stack, images), "release": release, "url": None, "services": {}}
         self.deployed[stack] = outputs
         return UpResult(outputs=outputs, changes={"update": len(images)})
 
@@ -85,6 +90,16 @@ class FakeEngine:
 
     def stacks(self) -> list[StackSummary]:
         return [StackSummary(name=s, last_update=self.last_update.get(s)) for s in self.deployed]
+
+    def copy_secret_config(self, source: str, dest: str, paths: list[str]) -> None:
+        """Secrets cannot be decrypted here: record the request and mark the top-level keys secret in dest."""
+        self.copied_secrets = (source, dest, list(paths))
+        path = self.project.config_file(dest)
+        data = yaml.safe_load(path.read_text())
+        for key in paths:
+            if "." not in key:
+                data["config"][key] = {"secure": f"v1:re-encrypted-for-{dest}"}
+        path.write_text(yaml.safe_dump(data))
 
 
 def write_stack(directory: Path, stack: str, config: dict[str, Any]) -> None:

@@ -108,3 +108,33 @@ def test_destroy_on_a_clean_checkout_recreates_the_config_from_the_base(dockyard
     code, out, _ = dockyard("branch", "destroy", "ci-only", "--base", "dev", "--json")
     assert code == 0 and dockyard.engine.destroyed == [stack]
     assert not (dockyard.project.dir / f"Pulumi.{stack}.yaml").exists()
+
+
+def test_gc_on_a_clean_checkout_destroys_the_right_stack(dockyard):
+    seeded(dockyard)
+    stack = dockyard("branch", "up", "bar", "--json")[1]["stack"]
+    (dockyard.project.dir / f"Pulumi.{stack}.yaml").unlink()
+    code, out, _ = dockyard("branch", "gc", "--keep", "foo", "--base", "dev", "--json")
+    assert code == 0 and out["destroyed"] == [stack]
+    assert dockyard.engine.destroyed == [stack]
+
+
+def test_gc_idle_for_skips_stacks_the_backend_does_not_know(dockyard):
+    seeded(dockyard)
+    stack = dockyard("branch", "up", "local-only", "--json")[1]["stack"]
+    dockyard.engine.deployed.pop(stack)  # its config is here, its stack is not in the backend
+    code, out, _ = dockyard("branch", "gc", "--idle-for", "1d", "--json")
+    assert code == 0 and out == {"destroyed": [], "kept": [stack]}
+
+
+def test_secret_config_is_copied_by_the_engine_never_as_ciphertext(dockyard):
+    seeded(dockyard)
+    path = dockyard.project.dir / "Pulumi.dev.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["config"]["aws:secretKey"] = {"secure": "v1:ciphertext-of-dev"}
+    path.write_text(yaml.safe_dump(data))
+    code, out, err = dockyard("branch", "up", "with-secrets", "--json")
+    assert code == 0, err
+    stack = out["stack"]
+    assert dockyard.engine.copied_secrets == ("dev", stack, ["aws:secretKey"])
+    assert "ciphertext-of-dev" not in (dockyard.project.dir / f"Pulumi.{stack}.yaml").read_text()

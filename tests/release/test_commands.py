@@ -25,7 +25,7 @@ def test_promote_writes_the_source_images_as_a_new_version(dockyard):
     code, out, _ = dockyard("promote", "prod", "--from", "dev", "--no-deploy", "--yes", "--json",
                             "--reason", "release 2026.11")
     assert code == 0
-    assert out["env"] == "prod" and out["from"] == "dev:v1" and out["version"] == 1
+    assert out["env"] == "prod" and out["from"] == "dev" and out["source"] == "dev:v1" and out["version"] == 1
     assert out["images"] == images("seed") and out["deployed"] is False
     _, history, _ = dockyard("history", "prod", "--json")
     (release,) = history["releases"]
@@ -223,3 +223,60 @@ def test_deploy_and_preview(dockyard):
     assert code == 0 and out["deployed"] is True and out["version"] == 1 and dockyard.engine.ups == ["dev"]
     code, out, _ = dockyard("deploy", "preview", "--json")
     assert code == 0 and out["images"] == images("seed")
+
+
+def test_promote_takes_only_the_services_the_environment_runs(dockyard):
+    from tests.release.conftest import write_stack
+
+    write_stack(dockyard.project.dir, "canary", {"dockyard:role": "app", "dockyard:imageSource":
+                                                 dockyard.project.environment("dev").store_kind,
+                                                 "dockyard:services": {"web": {"port": 8080}}})
+    code, out, err = dockyard("promote", "canary", "--from", "registry", "--yes", "--json")
+    assert code == 0, err
+    assert out["images"] == {"web": images("seed")["web"]} and out["verified"] is True
+    code, out, _ = dockyard("promote", "canary", "--from", "registry", "--service", "worker", "--yes", "--json")
+    assert code == 2 and "canary runs no such service" in out["error"]["message"]
+
+
+def test_first_release_must_cover_every_service_even_with_service_flag(dockyard):
+    code, out, _ = dockyard("promote", "dev", "--from", "registry", "--service", "web", "--no-deploy", "--yes",
+                            "--json")
+    assert code == 2 and "no image for worker" in out["error"]["message"]
+    assert history_versions(dockyard, "dev") == []
+
+
+def test_release_hold_is_lifted_even_when_nothing_changes(dockyard):
+    seed(dockyard)
+    dockyard("promote", "prod", "--from", "dev", "--no-deploy", "--yes")
+    publish_registry(dockyard, "v2")
+    dockyard("promote", "staging", "--from", "registry", "--no-deploy", "--yes")
+    dockyard("promote", "prod", "--from", "staging", "--no-deploy", "--yes")
+    dockyard("rollback", "prod", "--to", "1", "--no-deploy", "--yes")
+    code, out, _ = dockyard("promote", "prod", "--from", "dev", "--release-hold", "--no-deploy", "--yes", "--json")
+    assert code == 0 and out["changes"] == {}
+    _, status, _ = dockyard("status", "prod", "--json")
+    assert status["environments"]["prod"]["held"] is None
+
+
+def test_rollback_to_what_already_runs_is_refused(dockyard):
+    seed(dockyard)
+    dockyard("promote", "prod", "--from", "dev", "--yes")
+    code, out, _ = dockyard("rollback", "prod", "--yes", "--json")
+    assert code == 2 and "nothing to roll back" in out["error"]["message"]
+    assert history_versions(dockyard, "prod") == [1]
+
+
+def test_a_release_written_during_the_deploy_is_reported_as_a_conflict(dockyard):
+    seed(dockyard)
+    dockyard("promote", "prod", "--from", "dev", "--no-deploy", "--yes")
+    publish_registry(dockyard, "v2")
+
+    def someone_promotes(stack: str) -> None:
+        dockyard.engine.before_up = None
+        dockyard("promote", "prod", "--from", "registry", "--no-deploy", "--yes")
+
+    dockyard.engine.before_up = someone_promotes
+    code, out, _ = dockyard("deploy", "prod", "--json")
+    assert code == 3 and "deployed release 2, not 1" in out["error"]["message"]
+    _, status, _ = dockyard("status", "prod", "--json")
+    assert status["environments"]["prod"]["deployed"] == 2 and status["environments"]["prod"]["knownGood"] is None

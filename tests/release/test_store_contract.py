@@ -109,9 +109,7 @@ def test_racing_appends_never_lose_a_version(store, backend):
     assert len(refused_or_raced) >= 5  # one may win cleanly; every other one learns it lost the race
 
 
-def test_ssm_version_limit_with_a_labelled_oldest_version_says_what_to_do(backend, aws):
-    if backend != "ssm":
-        pytest.skip("the 100-version limit is SSM's")
+def test_ssm_version_limit_with_a_labelled_oldest_version_says_what_to_do(aws):
     store = SsmStore(boto3.client("ssm", region_name=REGION), "/dockyard/prod/release")
     for i in range(100):
         store.append(release(f"b{i}"), expected=i or None)
@@ -131,9 +129,7 @@ def _append_in_process(directory: str, build: str, queue) -> None:
         queue.put("conflict")
 
 
-def test_file_store_processes_racing_on_one_version(tmp_path, backend):
-    if backend != "file":
-        pytest.skip("process race on the file store")
+def test_file_store_processes_racing_on_one_version(tmp_path):
     directory = tmp_path / "releases"
     FileStore(directory).append(release("base"), expected=None)
     queue = multiprocessing.Queue()

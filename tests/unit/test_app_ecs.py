@@ -231,7 +231,8 @@ def test_protected_stack_protects_and_retains_its_state():
     logs = run.of_type("aws:cloudwatch/logGroup:LogGroup")
     assert logs and all(l.protect and l.retain_on_delete for l in logs)
     assert all(l.inputs["retentionInDays"] == 30 for l in logs)
-    assert run.one("aws:rds/instance:Instance").protect
+    database = run.one("aws:rds/instance:Instance")
+    assert database.protect and database.retain_on_delete
 
 
 def test_ephemeral_stack_protects_and_retains_nothing_and_runs_small():
@@ -268,6 +269,9 @@ def test_branch_stack_shares_the_base_and_creates_only_its_services():
     assert rule["priority"] >= 1000
     services = run.of_type("aws:ecs/service:Service")
     assert {s.inputs["cluster"] for s in services} == {shared["cluster"]["arn"]}
+    # The base already runs `web` and `worker` in that cluster: the branch's names are its own.
+    assert {s.inputs["name"] for s in services} == {"branch-feature-x-web", "branch-feature-x-worker"}
+    assert run.outputs["deployments"]["web"]["service"] == "branch-feature-x-web"
     ingress = [r.inputs for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")]
     assert any(r["securityGroupId"] == shared["database"]["securityGroupId"] for r in ingress)
     assert any(r["securityGroupId"] == shared["loadBalancer"]["securityGroupId"] and

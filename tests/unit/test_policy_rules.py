@@ -130,8 +130,8 @@ def shipped(stack: str) -> dict:
 
 def branch_of_dev() -> dict:
     project = Project(ROOT)
-    config = branch_config(Context(project=project, deployer_factory=lambda: None), project.app_environment("dev"),
-                           "branch-feature-x")
+    config, _ = branch_config(Context(project=project, deployer_factory=lambda: None),
+                              project.app_environment("dev"), "branch-feature-x")
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 

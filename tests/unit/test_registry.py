@@ -63,7 +63,7 @@ def test_manifest_parameter_holds_the_published_images_in_the_documented_schema(
     parameter = run.one(PARAMETER)
     assert parameter.inputs["name"] == "/dockyard/registry/release"
     assert parameter.inputs["type"] == "String"
-    assert parameter.protect
+    assert parameter.protect and parameter.retain_on_delete
     release = Release.from_json(parameter.inputs["value"])
     assert release.image_strings() == run.outputs["images"]
     assert release.source == "registry"

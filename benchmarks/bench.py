@@ -1,0 +1,323 @@
+"""dockyard's costs, each measured against a baseline in the same run (absolute times here are noisy).
+
+    benchmarks/run [--skip-suite]      prints the table and writes benchmarks/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+Row = tuple[str, str, str, str, str]  # what, measured, baseline, ratio, target
+
+
+def best_of(fn: Callable[[], Any], repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+# ----------------------------------------------------------------------------- program under mocks
+
+
+def program_under_mocks() -> list[Row]:
+    from infra.program import main
+    from tests.support.pulumi_harness import ECR_HOST, DockyardMocks, fake_digest, run_program
+
+    def services(n: int) -> list[str]:
+        return [f"svc{i}" for i in range(n)]
+
+    def images(n: int) -> dict[str, str]:
+        return {s: f"{ECR_HOST}/dockyard/{s}@{fake_digest(s)}" for s in services(n)}
+
+    def registry(n: int) -> Callable[[], Any]:
+        config = {"dockyard:role": "registry", "dockyard:registry": "external",
+                  "dockyard:services": {s: {} for s in services(n)}, "dockyard:prebuilt": images(n)}
+        return lambda: run_program(main, config=config, stack="registry")
+
+    def app(n: int, target: str) -> Callable[[], Any]:
+        svc = {s: ({"port": 8080} if i == 0 else {"port": 8080, "path": f"/{s}/*"}) for i, s in enumerate(services(n))}
+        config = {"dockyard:role": "app", "dockyard:imageSource": "stack", "dockyard:target": target,
+                  "dockyard:services": svc, "dockyard:database": False}
+        if target == "kubernetes":
+            config["dockyard:kubernetes"] = {"renderDir": "/tmp/dockyard-bench-render"}
+        mocks = lambda: DockyardMocks(stack_outputs={"organization/dockyard/registry": {"images": images(n)}})  # noqa: E731
+        return lambda: run_program(main, config=config, stack="bench", mocks=mocks())
+
+    def raw_runtime(n: int) -> Callable[[], Any]:
+        """The Pulumi runtime alone: 7 plain resources with a nested spec per service, no dockyard code."""
+        import pulumi_kubernetes as k8s
+
+        def program() -> None:
+            for i in range(n * 7):
+                k8s.core.v1.ConfigMap(f"cm{i}", data={"spec": json.dumps({"i": i, "labels": {"a": "b"}})})
+        return lambda: run_program(program, config={}, stack="raw")
+
+    empty = best_of(lambda: run_program(lambda: None, config={}, stack="empty"))
+    rows: list[Row] = [("empty program under mocks", f"{empty * 1000:.0f} ms", "-", "-", "subtracted below")]
+    growth: dict[str, float] = {}
+    for name, make in (("Pulumi runtime alone, 7 resources/service", raw_runtime), ("registry", registry),
+                       ("app ecs", lambda n: app(n, "ecs")), ("app kubernetes", lambda n: app(n, "kubernetes"))):
+        times = {n: best_of(make(n)) - empty for n in (1, 10, 50)}
+        per = {n: times[n] / n for n in times}
+        # Marginal cost of a service between 10 and 50, against that between 1 and 10: 1.0 is linear.
+        growth[name] = ((times[50] - times[10]) / 40) / ((times[10] - times[1]) / 9)
+        baseline = growth.get("Pulumi runtime alone, 7 resources/service")
+        rows.append((f"{name}: per service at 1 / 10 / 50",
+                     " / ".join(f"{per[n] * 1000:.1f} ms" for n in (1, 10, 50)),
+                     "-" if name.startswith("Pulumi") else f"runtime growth {baseline:.2f}",
+                     f"growth {growth[name]:.2f}",
+                     "growth = marginal cost 10->50 / 1->10; 1.0 is linear"))
+    return rows
+
+
+# ----------------------------------------------------------------------------- real engine
+
+
+def real_engine() -> list[Row]:
+    import yaml
+
+    from infra.release import local
+    from infra.release.demo import recorded_image
+
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        env = {**os.environ, **local.local_engine_env(work / "state", ROOT), "PYTHONPATH": str(ROOT)}
+        try:
+            local.require_engine(env)
+        except Exception as err:  # noqa: BLE001 - reported in the table
+            return [("real engine", "not available", "-", "-", str(err))]
+
+        def project(directory: Path, main: str | None) -> None:
+            directory.mkdir()
+            spec: dict[str, Any] = {"name": "dockyard", "runtime": "python"}
+            if main:
+                spec["main"] = os.path.relpath(main, directory)
+            (directory / "Pulumi.yaml").write_text(yaml.safe_dump(spec))
+
+        def pulumi(directory: Path, *args: str) -> None:
+            subprocess.run(["pulumi", *args, "--cwd", str(directory), "--non-interactive"], env=env, check=True,
+                           capture_output=True, text=True, timeout=600)
+
+        empty = work / "empty"
+        project(empty, None)
+        (empty / "__main__.py").write_text("import pulumi\n")
+        pulumi(empty, "stack", "init", "organization/dockyard/empty")
+        baseline = best_of(lambda: pulumi(empty, "preview", "-s", "empty"), repeat=2)
+        rows.append(("pulumi preview, empty Python program (baseline)", f"{baseline:.2f} s", "-", "-", "-"))
+        for n in (1, 10):
+            directory = work / f"k8s{n}"
+            project(directory, str(ROOT))
+            names = [f"svc{i}" for i in range(n)]
+            versions = directory / "releases" / "versions"
+            versions.mkdir(parents=True)
+            (versions / "000001.json").write_text(json.dumps(
+                {"schema": 1, "images": {s: recorded_image(s, "bench") for s in names}}))
+            config = {"dockyard:role": "app", "dockyard:target": "kubernetes", "dockyard:imageSource": "file",
+                      "dockyard:releaseDir": str(directory / "releases"),
+                      "dockyard:kubernetes": {"renderDir": str(directory / "rendered")},
+                      "dockyard:services": {s: {"port": 8080, **({"path": f"/{s}/*"} if i else {})}
+                                            for i, s in enumerate(names)}}
+            stack = f"bench{n}"
+            (directory / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
+            pulumi(directory, "stack", "init", f"organization/dockyard/{stack}")
+            took = best_of(lambda: pulumi(directory, "preview", "-s", stack), repeat=2)
+            rows.append((f"pulumi preview, Kubernetes app with {n} service(s)", f"{took:.2f} s", f"{baseline:.2f} s",
+                         f"{took / baseline:.2f}", "-"))
+    return rows
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def command_start() -> list[Row]:
+    python = sys.executable
+
+    def run(*args: str, env: dict[str, str] | None = None) -> None:
+        subprocess.run(list(args), check=True, capture_output=True, env=env, cwd=ROOT, timeout=60)
+
+    def timed(*args: str, env: dict[str, str] | None = None) -> float:
+        samples = []
+        for _ in range(7):
+            start = time.perf_counter()
+            run(*args, env=env)
+            samples.append(time.perf_counter() - start)
+        return statistics.median(samples)
+
+    boto3_import = timed(python, "-c", "import boto3")
+    help_time = timed(python, "-m", "infra.release.cli", "--help")
+    rows: list[Row] = [("python -c 'import boto3' (baseline)", f"{boto3_import * 1000:.0f} ms", "-", "-", "-"),
+                       ("dockyard --help", f"{help_time * 1000:.0f} ms", "import boto3",
+                        f"{help_time / boto3_import:.2f}", "<= 1.5")]
+    heavy = subprocess.run([python, "-c", "import sys, infra.release.cli, infra.release.inspect; "
+                            "print(sorted(m for m in sys.modules if m.startswith(('pulumi_aws', 'pulumi_kubernetes', "
+                            "'pulumi_docker'))))"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    rows.append(("provider SDKs imported by the command", heavy or "[]", "-", "-", "none"))
+    with moto_server() as endpoint, tempfile.TemporaryDirectory() as tmp:
+        project = make_project(Path(tmp))
+        env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1",
+               "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+        seed_release(env, project)
+        status = timed(python, "-m", "infra.release.cli", "status", "dev", "prod", "--json", "--project-dir",
+                       str(project), env=env)
+        rows.append(("dockyard status --json (moto server, 2 envs)", f"{status * 1000:.0f} ms", "import boto3",
+                     f"{status / boto3_import:.2f}", "-"))
+    return rows
+
+
+class moto_server:
+    def __enter__(self) -> str:
+        from moto.server import ThreadedMotoServer
+
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.server.start()
+        host, port = self.server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+
+
+def make_project(directory: Path) -> Path:
+    import yaml
+
+    (directory / "Pulumi.yaml").write_text("name: dockyard\nruntime: python\n")
+    services = {"web": {"port": 8080}, "worker": {}}
+    for env in ("dev", "prod"):
+        (directory / f"Pulumi.{env}.yaml").write_text(yaml.safe_dump({"config": {
+            "dockyard:role": "app", "dockyard:imageSource": "ssm", "dockyard:services": services}}))
+    return directory
+
+
+def seed_release(env: dict[str, str], project: Path) -> None:
+    import boto3
+
+    from infra.release.demo import recorded_image
+
+    ssm = boto3.client("ssm", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                       aws_access_key_id="bench", aws_secret_access_key="bench")
+    for build in ("one", "two"):
+        ssm.put_parameter(Name="/dockyard/dev/release", Type="String", Overwrite=True, Value=json.dumps(
+            {"schema": 1, "images": {s: recorded_image(s, build) for s in ("web", "worker")}}))
+    del project
+
+
+# ----------------------------------------------------------------------------- AWS calls
+
+
+def aws_calls() -> list[Row]:
+    import boto3
+
+    from infra.release import inspect, promotion
+    from infra.release.context import Context
+    from infra.release.project import Project
+
+    # The fewest calls each operation can make with SSM as the store:
+    # promote: read the source, read the target, read the hold, write. rollback: read, write, hold.
+    # status of one environment: its versions with labels, its hold.
+    minimum = {"promote --no-deploy": 4, "rollback --no-deploy": 3, "status (1 env)": 2}
+    rows: list[Row] = []
+    with moto_server() as endpoint, tempfile.TemporaryDirectory() as tmp:
+        os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench",
+                          AWS_SECRET_ACCESS_KEY="bench")
+        project = Project(make_project(Path(tmp)))
+        seed_release(dict(os.environ), project.dir)
+        calls: list[str] = []
+        boto3.setup_default_session()
+        boto3.DEFAULT_SESSION.events.register("before-call", lambda model, **_: calls.append(model.name))
+
+        def count(fn: Callable[[Context], Any]) -> list[str]:
+            calls.clear()
+            fn(Context(project=project, deployer_factory=lambda: None, user="bench"))
+            return list(calls)
+
+        counted = {
+            "promote --no-deploy": count(lambda ctx: promotion.promote(
+                ctx, "prod", "dev", services=[], reason=None, deploy=False, yes=True, release_hold=False)),
+            "rollback --no-deploy": count(lambda ctx: promotion.rollback(
+                ctx, "dev", to=1, services=[], reason=None, deploy=False, yes=True)),
+            "status (1 env)": count(lambda ctx: inspect.status(ctx, ["prod"])),
+        }
+        for operation, made in counted.items():
+            rows.append((f"AWS calls: {operation}", f"{len(made)} ({', '.join(made)})", f"{minimum[operation]} (minimum)",
+                         f"+{len(made) - minimum[operation]}", "<= +1"))
+    return rows
+
+
+# ----------------------------------------------------------------------------- the suite
+
+
+def suite() -> list[Row]:
+    rows: list[Row] = []
+    for layer in ("tests/unit", "tests/services", "tests/release", "tests/e2e"):
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", layer], cwd=ROOT,
+                              capture_output=True, text=True, timeout=1800)
+        took = time.perf_counter() - start
+        summary = (proc.stdout.strip().splitlines() or ["?"])[-1]
+        rows.append((f"suite: {layer}", f"{took:.1f} s", "-", "-", summary))
+    return rows
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def render(rows: list[Row]) -> str:
+    header = ("what", "measured", "baseline", "ratio", "target / note")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--skip-suite", action="store_true", help="do not time the test suite by layer")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    rows: list[Row] = []
+    for section in (program_under_mocks, command_start, aws_calls, real_engine):
+        print(f"bench: {section.__name__}...", file=sys.stderr)
+        rows += section()
+    if not args.skip_suite:
+        print("bench: suite...", file=sys.stderr)
+        rows += suite()
+    table = render(rows)
+    print(table)
+    engine = subprocess.run(["pulumi", "version"], capture_output=True, text=True,
+                            env={**os.environ, **__import__("infra.release.local", fromlist=["x"]).local_engine_env(
+                                Path(tempfile.gettempdir()) / "dockyard-bench-state", ROOT)}).stdout.strip()
+    header = [
+        "# dockyard benchmarks", "",
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `benchmarks/run` in "
+        f"{time.perf_counter() - started:.0f} s.", "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; "
+        f"Python {platform.python_version()}; pulumi CLI {engine or 'n/a'}; pulumi SDK {version('pulumi')}, "
+        f"pulumi-aws {version('pulumi-aws')}, pulumi-kubernetes {version('pulumi-kubernetes')}, "
+        f"boto3 {version('boto3')}, moto {version('moto')}.", "",
+        "Each figure stands beside a baseline measured in the same run; ratios, not absolute times, are the "
+        "result. Program times under mocks subtract the empty program's.", "",
+    ]
+    (ROOT / "benchmarks" / "RESULTS.md").write_text("\n".join(header) + table + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -236,6 +236,7 @@ def aws_calls() -> list[Row]:
     # status of one environment: its versions with labels, its hold.
     minimum = {"promote --no-deploy": 4, "rollback --no-deploy": 3, "status (1 env)": 2}
     rows: list[Row] = []
+    saved = dict(os.environ)
     with moto_server() as endpoint, tempfile.TemporaryDirectory() as tmp:
         os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench",
                           AWS_SECRET_ACCESS_KEY="bench")
@@ -260,6 +261,8 @@ def aws_calls() -> list[Row]:
         for operation, made in counted.items():
             rows.append((f"AWS calls: {operation}", f"{len(made)} ({', '.join(made)})", f"{minimum[operation]} (minimum)",
                          f"+{len(made) - minimum[operation]}", "<= +1"))
+    os.environ.clear()
+    os.environ.update(saved)  # the suite timed later must not inherit the stopped server's endpoint
     return rows
 
 

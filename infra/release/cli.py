@@ -267,7 +267,26 @@ def demo(
 
 
 def main() -> None:
-    app()
+    """Run the command; usage errors (unknown option, bad value) are exit 2, in JSON too with --json."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        _log("error: aborted")
+        sys.exit(1)
+    except Exception as err:  # noqa: BLE001 - click's usage errors (typer vendors click; no public class)
+        if not (hasattr(err, "format_message") and getattr(err, "exit_code", None) == 2):
+            raise
+        message = err.format_message()
+        if type(err).__name__ == "NoArgsIsHelpError":  # bare `dockyard`: the help, not an error line
+            _log(message)
+            sys.exit(2)
+        if "--json" in sys.argv:
+            typer.echo(json.dumps({"error": {"code": "bad-input", "message": message}}))
+        _log(f"error: {message}")
+        command = getattr(getattr(err, "ctx", None), "command_path", "dockyard")
+        _log(f"hint: {command} --help")
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

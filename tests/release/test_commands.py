@@ -280,3 +280,16 @@ def test_a_release_written_during_the_deploy_is_reported_as_a_conflict(dockyard)
     assert code == 3 and "deployed release 2, not 1" in out["error"]["message"]
     _, status, _ = dockyard("status", "prod", "--json")
     assert status["environments"]["prod"]["deployed"] == 2 and status["environments"]["prod"]["knownGood"] is None
+
+
+def test_usage_errors_exit_2_with_one_json_document(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "infra.release.cli", "rollback", "prod", "--to", "abc", "--json"],
+                          capture_output=True, text=True, cwd=tmp_path,
+                          env={**__import__("os").environ, "PYTHONPATH": str(__import__("pathlib").Path(
+                              __file__).resolve().parents[2])})
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout)["error"]["code"] == "bad-input"
+    assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: Invalid value for '--to'")

@@ -167,10 +167,9 @@ def up(ctx: Context, branch: str, *, base: str, images: list[str]) -> BranchResu
         version = store.append(release, expected=current.version if current else None).version
     else:
         version = current.version
-    deploy_release(ctx, env, store, version, wanted)
-    outputs = ctx.deployer.outputs(stack)
+    deployed = deploy_release(ctx, env, store, version, wanted)
     return BranchResult(branch=branch, stack=stack, action="up", version=version, images=wanted,
-                        url=outputs.get("url"))
+                        url=deployed.outputs.get("url"))
 
 
 def _existing_branch(ctx: Context, branch: str, *, base: str | None = None) -> tuple[str, Environment]:

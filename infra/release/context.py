@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from infra.errors import BadInput, DockyardError, ManifestError
+from infra.errors import BadInput, DockyardError
 from infra.manifest import Release
 from infra.release.engine import Deployer
 from infra.release.project import REGISTRY, Environment, Project
@@ -33,9 +33,6 @@ class AwsClients:
 
     def ssm(self) -> Any:
         return self.client("ssm")
-
-    def ecr(self) -> Any:
-        return self.client("ecr")
 
     def ecs(self) -> Any:
         return self.client("ecs")
@@ -89,10 +86,7 @@ def read_source(ctx: Context, name: str) -> SourceRelease:
         if not images:
             raise BadInput(f"stack {name} has no images output yet", hint=f"deploy it first: dockyard deploy {name}"
                            if name != REGISTRY else "build it first: dockyard build")
-        try:
-            release = Release.from_dict({"schema": 1, "images": images}, where=f"stack {name} output 'images'")
-        except ManifestError as err:
-            raise ManifestError(err.message, hint=err.hint) from None
+        release = Release.from_dict({"schema": 1, "images": images}, where=f"stack {name} output 'images'")
         return SourceRelease(name=name, release=release, label=name, version=None)
     current = ctx.store(env).current()
     if current is None:

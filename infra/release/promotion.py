@@ -13,6 +13,7 @@ from infra.errors import BadInput, Conflict, DockyardError
 from infra.images import ImageRef, ecr_repository_arn
 from infra.manifest import Release
 from infra.release.context import Context, read_source, require_confirmation
+from infra.release.engine import UpResult
 from infra.release.project import Environment, pin_hint
 from infra.release.store import DEPLOYED, KNOWN_GOOD, Appended, Hold, ReleaseStore
 from infra.release import verify
@@ -187,8 +188,11 @@ def _commit(source_release: Release) -> str | None:
 
 
 def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, version: int | None,
-                   wanted: Mapping[str, str]) -> tuple[bool, dict[str, int]]:
-    """`up` the environment, label it deployed, verify what runs, label it known-good. Returns (verified, changes)."""
+                   wanted: Mapping[str, str] | None) -> UpResult:
+    """`up` the environment, label it deployed, verify what runs, label it known-good.
+
+    `wanted` None (a stack-following environment): what the stack reports deploying is what is verified.
+    """
     ctx.log(f"Deploying {env.name}{f' (release {version})' if version else ''}...")
     result = ctx.deployer.up(env.name)
     if store is not None and version is not None:
@@ -201,6 +205,8 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
         store.label(DEPLOYED, version)
     settings = env.settings
     assert isinstance(settings, AppSettings)
+    if wanted is None:
+        wanted = dict(result.outputs.get("images") or {})
     verify.check_images(result.outputs, wanted)
     deployments = result.outputs.get("deployments") or {}
     if settings.target == "ecs" and deployments:
@@ -212,7 +218,7 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
     if store is not None and version is not None:
         store.label(KNOWN_GOOD, version)
     ctx.log(f"{env.name}: running release {version if version else '(stack)'} verified")
-    return True, result.changes
+    return result
 
 
 # ----------------------------------------------------------------------------- commands
@@ -268,8 +274,8 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
         ctx.log(f"{env_name}: hold released")
     _refuse_if_raced(store, appended, env_name, "promoting")
     if deploy:
-        result.verified, _ = _deploy_written(ctx, env, store, appended.version, images)
-        result.deployed = True
+        _deploy_written(ctx, env, store, appended.version, images)
+        result.deployed = result.verified = True
     return result
 
 
@@ -282,7 +288,7 @@ def _refuse_if_raced(store: ReleaseStore, appended: Appended, env_name: str, ver
 
 
 def _deploy_written(ctx: Context, env: Environment, store: ReleaseStore, version: int,
-                    wanted: Mapping[str, str]) -> tuple[bool, dict[str, int]]:
+                    wanted: Mapping[str, str]) -> UpResult:
     """Deploy a release just written; on failure say plainly that it is recorded but not (verified) running."""
     try:
         return deploy_release(ctx, env, store, version, wanted)
@@ -327,8 +333,8 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
     result = RollbackResult(env=env_name, version=appended.version, restored=to, images=images)
     _refuse_if_raced(store, appended, env_name, "rolling back")
     if deploy:
-        result.verified, _ = _deploy_written(ctx, env, store, appended.version, images)
-        result.deployed = True
+        _deploy_written(ctx, env, store, appended.version, images)
+        result.deployed = result.verified = True
     return result
 
 
@@ -345,16 +351,7 @@ def deploy(ctx: Context, env_name: str, *, preview: bool) -> DeployResult:
         result = ctx.deployer.preview(env_name)
         return DeployResult(env=env_name, version=version, images=images, deployed=False, verified=False,
                             changes=result.changes, preview=True)
-    if store is None:
-        up = ctx.deployer.up(env_name)
-        images = dict(up.outputs.get("images") or {})
-        settings = env.settings
-        assert isinstance(settings, AppSettings)
-        if not (settings.target == "kubernetes" and up.outputs.get("renderDir")):
-            verify.check_health(settings, up.outputs, timeout=ctx.health_timeout, log=ctx.log)
-        return DeployResult(env=env_name, version=None, images=images, deployed=True, verified=True,
-                            changes=up.changes, preview=False)
-    verified, changes = deploy_release(ctx, env, store, version, images)
-    return DeployResult(env=env_name, version=version, images=images, deployed=True, verified=verified,
-                        changes=changes, preview=False)
+    up = deploy_release(ctx, env, store, version, images if store is not None else None)
+    return DeployResult(env=env_name, version=version, images=images or dict(up.outputs.get("images") or {}),
+                        deployed=True, verified=True, changes=up.changes, preview=False)
 

@@ -20,6 +20,14 @@ def seed(d) -> None:
     assert out["version"] == 1
 
 
+def dev_ahead_of_prod(d) -> None:
+    """prod runs release 1 of dev; dev has moved on to the registry's v2 images (its release 2)."""
+    seed(d)
+    d("promote", "prod", "--from", "dev", "--no-deploy", "--yes")
+    publish_registry(d, "v2")
+    d("promote", "dev", "--from", "registry", "--no-deploy", "--yes")
+
+
 def test_promote_writes_the_source_images_as_a_new_version(dockyard):
     seed(dockyard)
     code, out, _ = dockyard("promote", "prod", "--from", "dev", "--no-deploy", "--yes", "--json",
@@ -45,10 +53,7 @@ def test_second_promote_after_the_source_changed_increments_the_version(dockyard
 
 
 def test_rollback_appends_an_old_release_and_history_is_newest_first(dockyard):
-    seed(dockyard)
-    dockyard("promote", "prod", "--from", "dev", "--no-deploy", "--yes")
-    publish_registry(dockyard, "v2")
-    dockyard("promote", "dev", "--from", "registry", "--no-deploy", "--yes")
+    dev_ahead_of_prod(dockyard)
     dockyard("promote", "prod", "--from", "dev", "--no-deploy", "--yes")
     code, out, _ = dockyard("rollback", "prod", "--to", "1", "--no-deploy", "--yes", "--json")
     assert code == 0
@@ -96,10 +101,7 @@ def test_nothing_to_change_writes_nothing(dockyard):
 
 
 def test_service_flag_narrows_the_promotion(dockyard):
-    seed(dockyard)
-    dockyard("promote", "prod", "--from", "dev", "--no-deploy", "--yes")
-    publish_registry(dockyard, "v2")
-    dockyard("promote", "dev", "--from", "registry", "--no-deploy", "--yes")
+    dev_ahead_of_prod(dockyard)
     code, out, _ = dockyard("promote", "prod", "--from", "dev", "--service", "web", "--no-deploy", "--yes", "--json")
     assert code == 0 and set(out["changes"]) == {"web"}
     assert out["images"] == {"web": images("v2")["web"], "worker": images("seed")["worker"]}
@@ -108,10 +110,7 @@ def test_service_flag_narrows_the_promotion(dockyard):
 
 
 def test_rollback_holds_the_environment_until_a_promotion_releases_it(dockyard):
-    seed(dockyard)
-    dockyard("promote", "prod", "--from", "dev", "--no-deploy", "--yes")
-    publish_registry(dockyard, "v2")
-    dockyard("promote", "dev", "--from", "registry", "--no-deploy", "--yes")
+    dev_ahead_of_prod(dockyard)
     dockyard("promote", "prod", "--from", "dev", "--no-deploy", "--yes")
     dockyard("rollback", "prod", "--to", "1", "--no-deploy", "--yes", "--reason", "bad release")
     code, out, _ = dockyard("promote", "prod", "--from", "dev", "--no-deploy", "--yes", "--json")

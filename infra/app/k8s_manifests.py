@@ -122,7 +122,9 @@ def deployment(service: ServiceSettings, ctx: ServiceContext, image: Any) -> dic
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": _meta(service, ctx, annotations={RELEASE_ANNOTATION: ctx.release}),
         "spec": {
-            "replicas": service.desired_count,
+            # No `replicas`: the HPA owns the count (minReplicas..maxReplicas). Setting it here would
+            # reset a scaled-out Deployment on every release and conflict with the controller under
+            # server-side apply. A new Deployment starts at one pod; the HPA raises it to minReplicas.
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": selector_labels(service, ctx)},
             # Never below the running count: new pods must be ready before old ones go.

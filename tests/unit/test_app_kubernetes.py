@@ -59,7 +59,6 @@ def test_registers_every_object_per_service_with_the_source_digest_and_nothing_f
 def test_deployment_shape():
     web = by_kind(kube(), "Deployment")["web"]
     spec = web["spec"]
-    assert spec["replicas"] == 2
     assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     pod = spec["template"]["spec"]
     container = pod["containers"][0]
@@ -224,3 +223,28 @@ def test_violating_pods_are_caught(path, value, problem):
 def test_pod_without_any_security_context_collects_every_violation():
     pod = {"containers": [{"name": "app", "image": "x"}]}
     assert len(restricted_violations(pod)) == 4
+
+
+# ----------------------------------------------------------------------------- replicas belong to the autoscaler
+
+
+def autoscaled(objs: list[dict]) -> set[tuple[str, str]]:
+    """(namespace, Deployment name) of every Deployment an HPA scales."""
+    return {(o["metadata"].get("namespace"), o["spec"]["scaleTargetRef"]["name"]) for o in objs
+            if o["kind"] == "HorizontalPodAutoscaler" and o["spec"]["scaleTargetRef"]["kind"] == "Deployment"}
+
+
+@pytest.mark.parametrize("stack, config", [
+    ("dev", {}),
+    ("prod", {"dockyard:services": {"web": {"port": 8080, "desiredCount": 3, "minCount": 3, "maxCount": 12},
+                                    "worker": {"desiredCount": 2, "minCount": 1}}}),
+])
+def test_no_deployment_carries_replicas_beside_its_autoscaler(stack, config):
+    objs = objects(kube(stack, **config))
+    scaled = autoscaled(objs)
+    deployments = [o for o in objs if o["kind"] == "Deployment"]
+    assert deployments and all((d["metadata"]["namespace"], d["metadata"]["name"]) in scaled for d in deployments)
+    # A release applying spec.replicas would reset a scaled-out Deployment and fight the HPA.
+    assert [d["metadata"]["name"] for d in deployments if "replicas" in d["spec"]] == []
+    pure = manifests.service_objects(sample_service(), CTX, IMAGES["web"])
+    assert autoscaled(pure) and all("replicas" not in o["spec"] for o in pure if o["kind"] == "Deployment")

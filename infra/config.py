@@ -42,7 +42,7 @@ REGISTRY_KEYS = ("prebuilt", "registry", "publish", "keepImages", "untaggedExpir
 APP_KEYS = ("target", "imageSource", "releaseDir", "registryStack", "ephemeral", "shareFrom",
             "database", "kubernetes", "network", "logRetentionDays", "certificateArn")
 SERVICE_KEYS = ("port", "cpu", "memory", "desiredCount", "minCount", "maxCount",
-                "healthCheckPath", "healthCheckCommand", "path", "host", "environment", "secrets")
+                "healthCheckPath", "healthCheckCommand", "path", "host", "environment", "secrets", "platform")
 BUILD_KEYS = ("context", "dockerfile", "platform", "buildArgs")
 DATABASE_KEYS = ("instanceClass", "allocatedStorage", "engineVersion", "name", "multiAz",
                  "backupRetentionDays")
@@ -97,6 +97,7 @@ class ServiceSettings:
     host: str | None
     environment: Mapping[str, str]
     secrets: Mapping[str, str]
+    platform: str = "linux/amd64"  # the image's platform: where its tasks and pods may run
 
     @property
     def routed(self) -> bool:
@@ -376,6 +377,7 @@ def _service(name: str, raw: Any, target: str) -> ServiceSettings:
         environment=_string_map(f"{p}.environment", entry.get("environment"), _ENV_NAME,
                                 "environment variable names like LOG_LEVEL"),
         secrets=_secret_map(f"{p}.secrets", entry.get("secrets"), target),
+        platform=_choice(f"{p}.platform", entry.get("platform", "linux/amd64"), PLATFORMS),
     )
 
 

@@ -121,6 +121,15 @@ def _split_registry(name: str) -> tuple[str | None, str]:
     return None, name
 
 
+def architecture(platform: str) -> str:
+    """The CPU architecture of an OCI platform (`linux/arm64` -> `arm64`), as Kubernetes node
+    labels and ECS runtime platforms name it."""
+    os_name, _, arch = platform.partition("/")
+    if os_name != "linux" or arch not in ("amd64", "arm64"):
+        raise ValueError(f"platform {platform!r}: expected linux/amd64 or linux/arm64")
+    return arch
+
+
 def is_digest(text: str) -> bool:
     return isinstance(text, str) and bool(_DIGEST.match(text))
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.config import ServiceSettings
+from infra.images import architecture
 
 RUN_AS = 10001  # the images' user (see images/*/Dockerfile)
 SERVICE_PORT = 80
@@ -109,6 +110,8 @@ def pod_spec(service: ServiceSettings, ctx: ServiceContext, image: Any) -> dict[
         "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
                             "seccompProfile": {"type": "RuntimeDefault"}},
         "terminationGracePeriodSeconds": 30,
+        # The image is built for one platform: pods scheduled elsewhere fail with `exec format error`.
+        "nodeSelector": {"kubernetes.io/arch": architecture(service.platform), "kubernetes.io/os": "linux"},
         "containers": [container],
         "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "64Mi"}}],
         "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",

@@ -248,3 +248,19 @@ def test_no_deployment_carries_replicas_beside_its_autoscaler(stack, config):
     assert [d["metadata"]["name"] for d in deployments if "replicas" in d["spec"]] == []
     pure = manifests.service_objects(sample_service(), CTX, IMAGES["web"])
     assert autoscaled(pure) and all("replicas" not in o["spec"] for o in pure if o["kind"] == "Deployment")
+
+
+# ----------------------------------------------------------------------------- platform
+
+
+@pytest.mark.parametrize("platform, arch", [("linux/arm64", "arm64"), ("linux/amd64", "amd64"), (None, "amd64")])
+def test_service_platform_reaches_the_node_selector(platform, arch):
+    web = {"port": 8080, **({"platform": platform} if platform else {})}
+    run = kube(**{"dockyard:services": {**SERVICES, "web": web}})
+    deployments = by_kind(run, "Deployment")
+    # An arm64 image scheduled on an amd64 node crashes with `exec format error`: pin the pods.
+    assert deployments["web"]["spec"]["template"]["spec"]["nodeSelector"] == {
+        "kubernetes.io/arch": arch, "kubernetes.io/os": "linux"}
+    assert deployments["worker"]["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/arch"] == "amd64"
+    for obj in objects(run):
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)

@@ -7,6 +7,7 @@ allowed. Nothing here registers a resource or touches AWS.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Collection, Mapping
@@ -47,7 +48,7 @@ BUILD_KEYS = ("context", "dockerfile", "platform", "buildArgs")
 DATABASE_KEYS = ("instanceClass", "allocatedStorage", "engineVersion", "name", "multiAz",
                  "backupRetentionDays")
 KUBERNETES_KEYS = ("namespace", "createNamespace", "kubeconfig", "context", "renderDir",
-                   "ingressClass", "ingressNamespace", "host", "tlsSecret")
+                   "ingressClass", "ingressNamespace", "ingressFrom", "host", "tlsSecret")
 NETWORK_KEYS = ("vpcId", "publicSubnetIds", "privateSubnetIds", "cidr", "availabilityZones",
                 "natGateways")
 
@@ -56,6 +57,9 @@ _HOSTNAME = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,
 _HTTP_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
 _QUALIFIED_STACK = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _SECRET_REF = re.compile(r"^(/[a-zA-Z0-9_.\-/]+|arn:aws[a-z-]*:(ssm|secretsmanager):[a-z0-9-]+:\d{12}:\S+)$")
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_KEY = re.compile(rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_LABEL_NAME}$")
+_LABEL_VALUE = re.compile(rf"^({_LABEL_NAME})?$")
 _K8S_SECRET_REF = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/[-._a-zA-Z0-9]+$")
 _CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
 _CIDR = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/(1[6-9]|2[0-8])$")
@@ -151,6 +155,9 @@ class KubernetesSettings:
     render_dir: str | None = None
     ingress_class: str | None = None
     ingress_namespace: str = "ingress-nginx"  # where the ingress controller runs: the only outside caller
+    # NetworkPolicy peers that may reach routed services (besides the stack's own pods): by
+    # default the ingress namespace; ipBlocks for controllers on the host network.
+    ingress_from: tuple[Mapping[str, Any], ...] = ()
     host: str | None = None
     tls_secret: str | None = None
 
@@ -450,12 +457,19 @@ def _kubernetes(raw: Any, is_secret: bool) -> KubernetesSettings:
         namespace=namespace,
         create_namespace=_bool("kubernetes.createNamespace", entry.get("createNamespace", True)),
         kubeconfig=kubeconfig,
+    if "ingressFrom" in entry and "ingressNamespace" in entry:
+        raise ConfigError("dockyard:kubernetes: set either ingressNamespace or ingressFrom (which replaces it), "
+                          "not both")
+    ingress_namespace = _match("kubernetes.ingressNamespace", entry.get("ingressNamespace", "ingress-nginx"),
+                               re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"), "a namespace name")
+    ingress_from = (_ingress_from(entry["ingressFrom"]) if "ingressFrom" in entry else
+                    ({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ingress_namespace}}},))
         context=None if entry.get("context") is None else _text("kubernetes.context", entry["context"]),
         render_dir=None if render_dir is None else _text("kubernetes.renderDir", render_dir),
         ingress_class=_match("kubernetes.ingressClass", entry.get("ingressClass"),
                              re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"), "an IngressClass name like nginx"),
-        ingress_namespace=_match("kubernetes.ingressNamespace", entry.get("ingressNamespace", "ingress-nginx"),
-                                 re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"), "a namespace name"),
+        ingress_namespace=ingress_namespace,
+        ingress_from=ingress_from,
         host=_match("kubernetes.host", entry.get("host"), _HOSTNAME, "a lowercase host name like app.example.com"),
         tls_secret=_match("kubernetes.tlsSecret", entry.get("tlsSecret"),
                           re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"), "the name of a TLS Secret"),
@@ -468,6 +482,77 @@ def _network(raw: Any) -> NetworkSettings:
     vpc_id = _match("network.vpcId", entry.get("vpcId"), _VPC_ID, "a VPC id like vpc-0123abcd")
     if vpc_id is None:
         stray = sorted(k for k in ("publicSubnetIds", "privateSubnetIds") if k in entry)
+def _ingress_from(raw: Any) -> tuple[dict[str, Any], ...]:
+    """NetworkPolicy peers, as Kubernetes spells them: an ipBlock, or a namespace and/or pod selector."""
+    path = "kubernetes.ingressFrom"
+    value = _json(path, raw)
+    if not isinstance(value, list) or not value:
+        raise _fail(path, value, "a list of peers, each {ipBlock: {cidr: ...}} or "
+                                 "{namespaceSelector: {matchLabels: ...}} and/or {podSelector: ...}")
+    peers = []
+    for i, peer in enumerate(value):
+        p = f"{path}[{i}]"
+        if not isinstance(peer, dict):
+            raise _fail(p, peer, "an object with ipBlock, or namespaceSelector and/or podSelector")
+        _known_keys(p, peer, ("ipBlock", "namespaceSelector", "podSelector"))
+        if not peer:
+            raise _fail(p, peer, "one of ipBlock, namespaceSelector, podSelector")
+        if "ipBlock" in peer:
+            if len(peer) > 1:
+                raise ConfigError(f"dockyard:{p}: ipBlock cannot be combined with namespaceSelector or podSelector")
+            peers.append({"ipBlock": _ip_block(f"{p}.ipBlock", peer["ipBlock"])})
+        else:
+            peers.append({kind: _selector(f"{p}.{kind}", selector) for kind, selector in peer.items()})
+    return tuple(peers)
+
+
+def _cidr(path: str, value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        if not isinstance(value, str) or "/" not in value:
+            raise ValueError
+        return ipaddress.ip_network(value)
+    except ValueError:
+        raise _fail(path, value, "a CIDR like 10.0.0.0/16 or fd00::/8") from None
+
+
+def _ip_block(path: str, raw: Any) -> dict[str, Any]:
+    block = _object(path, raw, default=None)
+    if block is None:
+        raise _fail(path, raw, "an object with cidr and optionally except")
+    _known_keys(path, block, ("cidr", "except"))
+    network = _cidr(f"{path}.cidr", block.get("cidr"))
+    result: dict[str, Any] = {"cidr": str(network)}
+    if "except" in block:
+        excepted = block["except"]
+        if not isinstance(excepted, list):
+            raise _fail(f"{path}.except", excepted, f"a list of CIDRs inside {network}")
+        for j, item in enumerate(excepted):
+            inner = _cidr(f"{path}.except[{j}]", item)
+            if inner.version != network.version or not inner.subnet_of(network):  # type: ignore[arg-type]
+                raise _fail(f"{path}.except[{j}]", item, f"a CIDR inside {network}")
+        result["except"] = [str(_cidr(path, item)) for item in excepted]
+    return result
+
+
+def _selector(path: str, raw: Any) -> dict[str, Any]:
+    """A label selector by matchLabels; `{}` selects everything (every namespace, every pod)."""
+    selector = _object(path, raw, default=None)
+    if selector is None:
+        raise _fail(path, raw, "an object like {matchLabels: {team: edge}}")
+    _known_keys(path, selector, ("matchLabels",))
+    if "matchLabels" not in selector:
+        return {}
+    labels = _object(f"{path}.matchLabels", selector["matchLabels"], default={}) or {}
+    for key, label in labels.items():
+        if not _LABEL_KEY.match(key):
+            raise _fail(f"{path}.matchLabels.{key}", key, "a label key like team or kubernetes.io/metadata.name")
+        if not isinstance(label, str) or not _LABEL_VALUE.match(label):
+            raise _fail(f"{path}.matchLabels.{key}", label,
+                        "a label value: at most 63 letters, digits, '-', '_' or '.', starting and ending "
+                        "with a letter or digit")
+    return {"matchLabels": dict(labels)}
+
+
         if stray:
             raise ConfigError(f"dockyard:network.{stray[0]} needs dockyard:network.vpcId, the VPC the subnets are in")
         return NetworkSettings(

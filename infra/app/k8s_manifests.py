@@ -6,6 +6,7 @@ through untouched.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ class ServiceContext:
     namespace: str
     release: str  # "<source>:<version>", e.g. "ssm:7"
     ingress_class: str | None
-    ingress_namespace: str
+    ingress_from: tuple[Mapping[str, Any], ...]  # NetworkPolicy peers allowed to reach routed services
     host: str | None
     tls_secret: str | None
     database_secret: str | None
@@ -176,12 +177,11 @@ def ingress(service: ServiceSettings, ctx: ServiceContext) -> dict[str, Any]:
 
 
 def network_policy(service: ServiceSettings, ctx: ServiceContext) -> dict[str, Any]:
-    """Only the ingress controller and this stack's own pods may connect."""
+    """Only the ingress controller (the configured peers) and this stack's own pods may connect."""
     own_pods = {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "dockyard"}}}
-    sources = [own_pods]
+    sources: list[Any] = [own_pods]
     if service.routed:
-        sources.append({"namespaceSelector": {"matchLabels": {
-            "kubernetes.io/metadata.name": ctx.ingress_namespace}}})
+        sources += [dict(peer) for peer in ctx.ingress_from]
     rule: dict[str, Any] = {"from": sources}
     if service.port is not None:
         rule["ports"] = [{"protocol": "TCP", "port": service.port}]

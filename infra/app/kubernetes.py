@@ -49,7 +49,7 @@ def deploy(settings: AppSettings, release: ResolvedRelease, project_dir: Path) -
     context = manifests.ServiceContext(
         stack=settings.stack, namespace=namespace,
         release=f"{release.source}:{release.version if release.version is not None else 'latest'}",
-        ingress_class=kube.ingress_class, ingress_namespace=kube.ingress_namespace, host=kube.host,
+        ingress_class=kube.ingress_class, ingress_from=kube.ingress_from, host=kube.host,
         tls_secret=kube.tls_secret, database_secret=database)
     addresses, urls, deployments = {}, [], {}
     for name, service in sorted(settings.services.items()):

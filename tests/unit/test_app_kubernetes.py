@@ -166,7 +166,7 @@ def sample_service(**changes) -> ServiceSettings:
 
 
 CTX = manifests.ServiceContext(stack="prod", namespace="dockyard", release="ssm:3", ingress_class="nginx",
-                               ingress_namespace="ingress-nginx", host=None, tls_secret="tls", database_secret="db")
+                               ingress_from=({"ipBlock": {"cidr": "10.0.0.0/16"}},), host=None, tls_secret="tls", database_secret="db")
 
 
 def test_pure_manifests_pass_the_strict_schema():
@@ -263,4 +263,23 @@ def test_service_platform_reaches_the_node_selector(platform, arch):
         "kubernetes.io/arch": arch, "kubernetes.io/os": "linux"}
     assert deployments["worker"]["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/arch"] == "amd64"
     for obj in objects(run):
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+# ----------------------------------------------------------------------------- who may call a routed service
+
+
+def test_network_policy_admits_the_configured_ingress_peers():
+    peers = [{"ipBlock": {"cidr": "10.0.0.0/16", "except": ["10.0.9.0/24"]}},
+             {"namespaceSelector": {"matchLabels": {"team": "edge"}},
+              "podSelector": {"matchLabels": {"app.kubernetes.io/name": "traefik"}}}]
+    run = kube(**{"dockyard:kubernetes": {"renderDir": "r", "host": "dev.example.com", "ingressFrom": peers}})
+    policies = by_kind(run, "NetworkPolicy")
+    sources = policies["web"]["spec"]["ingress"][0]["from"]
+    # A host-network controller connects from the node's address, which no namespace selector matches.
+    assert peers[0] in sources and peers[1] in sources
+    assert not any(s.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+                   for s in sources)
+    assert all("ipBlock" not in s for s in policies["worker"]["spec"]["ingress"][0]["from"])
+    for obj in policies.values():
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)

@@ -244,3 +244,41 @@ def test_kubeconfig_must_be_secret():
 ])
 def test_app_bad_values(values, message):
     refused(message, app, **values)
+
+
+# ----------------------------------------------------------------------------- kubernetes.ingressFrom
+
+
+def test_ingress_from_defaults_to_the_ingress_namespace():
+    kube = app(target="kubernetes", kubernetes={"ingressNamespace": "traefik"}).kubernetes
+    assert kube.ingress_from == ({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "traefik"}}},)
+    peers = [{"ipBlock": {"cidr": "192.168.0.0/16"}}, {"namespaceSelector": {}},
+             {"ipBlock": {"cidr": "fd00::/8", "except": ["fd00:1::/32"]}}]
+    assert app(target="kubernetes", kubernetes={"ingressFrom": peers}).kubernetes.ingress_from == tuple(peers)
+
+
+@pytest.mark.parametrize("peers, message", [
+    ("10.0.0.0/8", "dockyard:kubernetes.ingressFrom: got '10.0.0.0/8'; expected a list of peers"),
+    ([], "dockyard:kubernetes.ingressFrom: got []; expected a list of peers"),
+    (["10.0.0.0/8"], "dockyard:kubernetes.ingressFrom[0]: got '10.0.0.0/8'; expected an object"),
+    ([{}], "dockyard:kubernetes.ingressFrom[0]: got {}; expected one of ipBlock, namespaceSelector, podSelector"),
+    ([{"ipBlock": {"cidr": "10.0.0.0/8"}}, {"ipblock": {}}], "dockyard:kubernetes.ingressFrom[1].ipblock is not a setting"),
+    ([{"ipBlock": {"cidr": "10.0.0.300/8"}}], "dockyard:kubernetes.ingressFrom[0].ipBlock.cidr: got '10.0.0.300/8'"),
+    ([{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["11.0.0.0/16"]}}],
+     "dockyard:kubernetes.ingressFrom[0].ipBlock.except[0]: got '11.0.0.0/16'; expected a CIDR inside 10.0.0.0/8"),
+    ([{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}],
+     "dockyard:kubernetes.ingressFrom[0]: ipBlock cannot be combined with namespaceSelector or podSelector"),
+    ([{"namespaceSelector": {"matchLabels": {"team": "a b"}}}],
+     "dockyard:kubernetes.ingressFrom[0].namespaceSelector.matchLabels.team: got 'a b'; expected a label value"),
+    ([{"podSelector": {"matchLabels": {"-bad": "x"}}}],
+     "dockyard:kubernetes.ingressFrom[0].podSelector.matchLabels.-bad: got '-bad'; expected a label key"),
+    ([{"podSelector": {"matchExpressions": []}}],
+     "dockyard:kubernetes.ingressFrom[0].podSelector.matchExpressions is not a setting here"),
+])
+def test_ingress_from_bad_peers_name_their_key_path(peers, message):
+    refused(message, app, target="kubernetes", kubernetes={"ingressFrom": peers})
+
+
+def test_ingress_from_and_ingress_namespace_exclude_each_other():
+    refused("dockyard:kubernetes: set either ingressNamespace or ingressFrom", app, target="kubernetes",
+            kubernetes={"ingressNamespace": "x", "ingressFrom": [{"namespaceSelector": {}}]})

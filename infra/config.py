@@ -39,12 +39,14 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 PLATFORMS = ("linux/amd64", "linux/arm64")
 
 COMMON_KEYS = ("role", "services", "releaseParameter")
-REGISTRY_KEYS = ("prebuilt", "registry", "publish", "keepImages", "untaggedExpiryDays")
+REGISTRY_KEYS = ("prebuilt", "registry", "oci", "publish", "keepImages", "untaggedExpiryDays")
 APP_KEYS = ("target", "imageSource", "releaseDir", "registryStack", "ephemeral", "shareFrom",
             "database", "kubernetes", "network", "logRetentionDays", "certificateArn")
 SERVICE_KEYS = ("port", "cpu", "memory", "desiredCount", "minCount", "maxCount",
                 "healthCheckPath", "healthCheckCommand", "path", "host", "environment", "secrets", "platform")
-BUILD_KEYS = ("context", "dockerfile", "platform", "buildArgs")
+BUILD_KEYS = ("context", "dockerfile", "platform", "buildArgs", "builder", "packerTemplate")
+BUILDERS = ("docker", "packer")
+REGISTRY_KINDS = ("ecr", "oci", "external")
 DATABASE_KEYS = ("instanceClass", "allocatedStorage", "engineVersion", "name", "multiAz",
                  "backupRetentionDays")
 KUBERNETES_KEYS = ("namespace", "createNamespace", "kubeconfig", "context", "renderDir",
@@ -80,6 +82,20 @@ class BuildSettings:
     dockerfile: str
     platform: str
     build_args: Mapping[str, str]
+    builder: Literal["docker", "packer"] = "docker"
+    packer_template: str | None = None  # builder packer: the template, relative to the project
+
+
+@dataclass(frozen=True)
+class OciRegistry:
+    """A registry that is not managed here (GHCR, Harbor, Artifactory, GitLab, distribution):
+    images go to `<host>/<prefix>/<service>`."""
+
+    host: str
+    prefix: str
+
+    def repository(self, service: str) -> str:
+        return f"{self.host}/{self.prefix}/{service}" if self.prefix else f"{self.host}/{service}"
 
 
 @dataclass(frozen=True)
@@ -114,12 +130,13 @@ class RegistrySettings:
     services: tuple[str, ...]
     builds: Mapping[str, BuildSettings]
     prebuilt: Mapping[str, str]  # service -> pinned reference, or a bare sha256 digest in ecr mode
-    registry: Literal["ecr", "external"]
+    registry: Literal["ecr", "oci", "external"]
     publish: bool
     keep_images: int
     untagged_expiry_days: int
     release_parameter: str
     role: Literal["registry"] = "registry"
+    oci: OciRegistry | None = None  # registry 'oci': where images are pushed
 
 
 @dataclass(frozen=True)
@@ -139,6 +156,9 @@ class SecretDatabaseSettings:
     """Kubernetes: an existing Secret holding the connection settings."""
 
     secret_name: str
+    # What a branch stack's pods get instead: never the base's own (master) credentials. None: a
+    # branch runs without a database secret.
+    branch_secret_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +205,7 @@ class AppSettings:
     target: Literal["ecs", "kubernetes"]
     image_source: Literal["stack", "ssm", "file"]
     release_dir: str
-    registry_stack: str
+    registry_stack: str | None  # None: not set, and the organization was not known to the caller
     release_parameter: str
     ephemeral: bool
     share_from: str | None
@@ -209,11 +229,15 @@ def load(
     stack: str,
     secret_keys: Collection[str] = (),
     discovered_services: Collection[str] = (),
+    organization: str | None = None,
+    project: str = "dockyard",
 ) -> Settings:
     """Validate every `dockyard:` key in `raw` (full `dockyard:<key>` names) for `stack`.
 
     `discovered_services` are the folders of `images/` that hold a Dockerfile:
-    the registry's services when `dockyard:services` is not set.
+    the registry's services when `dockyard:services` is not set. `organization`
+    is the one the stack lives in, as the engine reports it; without it (the
+    command reading stack files) an unset `registryStack` stays None.
     """
     values = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith(NAMESPACE + ":")}
     secrets = {k.split(":", 1)[1] for k in secret_keys if k.startswith(NAMESPACE + ":")}
@@ -240,7 +264,8 @@ def load(
     release_parameter = _parameter("releaseParameter", values.get("releaseParameter"), stack)
     if role == "registry":
         return _registry(values, stack, release_parameter, discovered_services)
-    return _app(values, stack, release_parameter, secrets)
+    registry_stack = None if organization is None else naming.qualified_stack(organization, project, "registry")
+    return _app(values, stack, release_parameter, secrets, registry_stack)
 
 
 # ----------------------------------------------------------------------------- registry
@@ -313,7 +338,8 @@ def _prebuilt_ref(path: str, ref: Any, registry: str) -> str:
 # ----------------------------------------------------------------------------- app
 
 
-def _app(values: dict[str, Any], stack: str, release_parameter: str, secrets: set[str]) -> AppSettings:
+def _app(values: dict[str, Any], stack: str, release_parameter: str, secrets: set[str],
+         default_registry_stack: str | None) -> AppSettings:
     target = _choice("target", values.get("target", "ecs"), ("ecs", "kubernetes"))
     raw_services = _object("services", values.get("services"), default=None)
     if not raw_services:
@@ -326,14 +352,21 @@ def _app(values: dict[str, Any], stack: str, release_parameter: str, secrets: se
     if share_from is not None:
         share_from = _qualified_stack("shareFrom", share_from)
     kubernetes = _kubernetes(values.get("kubernetes"), "kubernetes" in secrets)
+    if target == "kubernetes" and naming.is_branch_stack(stack) and kubernetes.host is None:
+        hostless = sorted(s.name for s in services.values() if s.routed and s.host is None)
+        if hostless:
+            raise ConfigError(
+                f"dockyard:kubernetes.host: a branch stack's Ingress needs a host, or {', '.join(hostless)} "
+                "would take the base's routes; set kubernetes.host on the base (a branch serves "
+                f"{stack}.<host>, so a wildcard DNS record *.<host> serves every branch)")
     return AppSettings(
         stack=stack,
         services=services,
         target=target,
         image_source=image_source,
         release_dir=_text("releaseDir", values.get("releaseDir", f".dockyard/releases/{stack}")),
-        registry_stack=_qualified_stack("registryStack",
-                                        values.get("registryStack", "organization/dockyard/registry")),
+        registry_stack=(_qualified_stack("registryStack", values["registryStack"]) if "registryStack" in values
+                        else default_registry_stack),
         release_parameter=release_parameter,
         ephemeral=_bool("ephemeral", values.get("ephemeral", False)),
         share_from=share_from,
@@ -412,10 +445,13 @@ def _database(raw: Any, target: str,
         return SharedDatabase()
     if target == "kubernetes":
         entry = _object("database", value, default=None)
-        _known_keys("database", entry, ("secretName",))
-        return SecretDatabaseSettings(secret_name=_match("database.secretName", entry.get("secretName"),
-                                                         re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$"),
-                                                         "the name of an existing Kubernetes Secret"))
+        _known_keys("database", entry, ("secretName", "branchSecretName"))
+        secret = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+        return SecretDatabaseSettings(
+            secret_name=_match("database.secretName", entry.get("secretName"), secret,
+                               "the name of an existing Kubernetes Secret"),
+            branch_secret_name=_match("database.branchSecretName", entry.get("branchSecretName"), secret,
+                                      "the name of an existing Kubernetes Secret in the base's namespace"))
     if share_from:
         raise ConfigError("dockyard:database: a stack with dockyard:shareFrom uses its base's database; "
                           "remove dockyard:database, or set it to false to run without one")
@@ -451,12 +487,6 @@ def _kubernetes(raw: Any, is_secret: bool) -> KubernetesSettings:
     if render_dir is not None and kubeconfig is not None:
         raise ConfigError("dockyard:kubernetes: set either kubeconfig (deploy to a cluster) or renderDir "
                           "(write manifests for GitOps), not both")
-    namespace = _match("kubernetes.namespace", entry.get("namespace", "dockyard"),
-                       re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"), "a DNS label, at most 63 characters")
-    return KubernetesSettings(
-        namespace=namespace,
-        create_namespace=_bool("kubernetes.createNamespace", entry.get("createNamespace", True)),
-        kubeconfig=kubeconfig,
     if "ingressFrom" in entry and "ingressNamespace" in entry:
         raise ConfigError("dockyard:kubernetes: set either ingressNamespace or ingressFrom (which replaces it), "
                           "not both")
@@ -464,6 +494,12 @@ def _kubernetes(raw: Any, is_secret: bool) -> KubernetesSettings:
                                re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"), "a namespace name")
     ingress_from = (_ingress_from(entry["ingressFrom"]) if "ingressFrom" in entry else
                     ({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ingress_namespace}}},))
+    namespace = _match("kubernetes.namespace", entry.get("namespace", "dockyard"),
+                       re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"), "a DNS label, at most 63 characters")
+    return KubernetesSettings(
+        namespace=namespace,
+        create_namespace=_bool("kubernetes.createNamespace", entry.get("createNamespace", True)),
+        kubeconfig=kubeconfig,
         context=None if entry.get("context") is None else _text("kubernetes.context", entry["context"]),
         render_dir=None if render_dir is None else _text("kubernetes.renderDir", render_dir),
         ingress_class=_match("kubernetes.ingressClass", entry.get("ingressClass"),
@@ -476,12 +512,6 @@ def _kubernetes(raw: Any, is_secret: bool) -> KubernetesSettings:
     )
 
 
-def _network(raw: Any) -> NetworkSettings:
-    entry = _object("network", raw, default={}) or {}
-    _known_keys("network", entry, NETWORK_KEYS)
-    vpc_id = _match("network.vpcId", entry.get("vpcId"), _VPC_ID, "a VPC id like vpc-0123abcd")
-    if vpc_id is None:
-        stray = sorted(k for k in ("publicSubnetIds", "privateSubnetIds") if k in entry)
 def _ingress_from(raw: Any) -> tuple[dict[str, Any], ...]:
     """NetworkPolicy peers, as Kubernetes spells them: an ipBlock, or a namespace and/or pod selector."""
     path = "kubernetes.ingressFrom"
@@ -553,6 +583,12 @@ def _selector(path: str, raw: Any) -> dict[str, Any]:
     return {"matchLabels": dict(labels)}
 
 
+def _network(raw: Any) -> NetworkSettings:
+    entry = _object("network", raw, default={}) or {}
+    _known_keys("network", entry, NETWORK_KEYS)
+    vpc_id = _match("network.vpcId", entry.get("vpcId"), _VPC_ID, "a VPC id like vpc-0123abcd")
+    if vpc_id is None:
+        stray = sorted(k for k in ("publicSubnetIds", "privateSubnetIds") if k in entry)
         if stray:
             raise ConfigError(f"dockyard:network.{stray[0]} needs dockyard:network.vpcId, the VPC the subnets are in")
         return NetworkSettings(

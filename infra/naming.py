@@ -95,6 +95,12 @@ def is_branch_stack(stack: str) -> bool:
     return bool(slug) and len(slug) <= BRANCH_SLUG_MAX and bool(_DNS_LABEL.match(slug))
 
 
+def qualified_stack(organization: str, project: str, stack: str) -> str:
+    """`<organization>/<project>/<stack>`: the organization is the one the engine reports for the stack
+    (`organization` only on self-managed backends; a user or team name on Pulumi Cloud)."""
+    return f"{organization}/{project}/{stack}"
+
+
 def release_parameter(stack: str) -> str:
     return f"/dockyard/{stack}/release"
 

@@ -31,7 +31,8 @@ def load_settings() -> config.Settings:
     values, secret_keys = raw_config()
     try:
         return config.load(values, stack=pulumi.get_stack(), secret_keys=secret_keys,
-                           discovered_services=discover_services(PROJECT_DIR / "images"))
+                           discovered_services=discover_services(PROJECT_DIR / "images"),
+                           organization=pulumi.get_organization(), project=pulumi.get_project())
     except DockyardError as err:
         # RunError stops the program with this one line and no traceback.
         raise pulumi.RunError(str(err)) from None

@@ -55,6 +55,8 @@ def _fail(err: DockyardError) -> pulumi.RunError:
 
 
 def from_stack(settings: AppSettings) -> ResolvedRelease:
+    # The program always loads settings with the engine's organization, so a default is filled in.
+    assert settings.registry_stack is not None
     registry = pulumi.StackReference("registry", stack_name=settings.registry_stack)
     where = f"stack {settings.registry_stack} output 'images'"
 

@@ -128,7 +128,8 @@ def branch_config(ctx: Context, base: Environment, stack: str) -> tuple[dict[str
         config["dockyard:imageSource"] = "ssm"
         config["dockyard:releaseParameter"] = naming.release_parameter(stack)
     if settings.target == "ecs":
-        config["dockyard:shareFrom"] = ctx.project.qualified(base.name)
+        # The base's own fully qualified name: its organization is the backend's, never a literal.
+        config["dockyard:shareFrom"] = ctx.deployer.qualified_name(base.name)
         config.pop("dockyard:database", None)  # the base's database, shared
         config.pop("dockyard:network", None)
     elif "dockyard:kubernetes" in config:

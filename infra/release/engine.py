@@ -47,6 +47,9 @@ class Deployer(Protocol):
     def destroy(self, stack: str) -> None:
         """Destroy every resource of the stack, then remove the stack itself."""
 
+    def qualified_name(self, stack: str) -> str:
+        """`<organization>/<project>/<stack>` as the backend knows the stack (its organization included)."""
+
     def stacks(self) -> list[StackSummary]: ...
 
     def copy_secret_config(self, source: str, dest: str, paths: list[str]) -> None:
@@ -136,6 +139,22 @@ class AutomationDeployer:
     def outputs(self, stack: str) -> dict[str, Any]:
         with self._engine(stack):
             return {k: v.value for k, v in self._stack(stack).outputs().items()}
+
+    def qualified_name(self, stack: str) -> str:
+        import json
+
+        with self._engine(stack):
+            workspace = self._workspace()
+            # -Q: the names with their organization (`organization` on self-managed backends, a user or
+            # team on Pulumi Cloud); plain `stack ls` shortens names in the default organization.
+            listed = workspace.pulumi_command.run(["stack", "ls", "--json", "--fully-qualify-stack-names"],
+                                                  workspace.work_dir, dict(workspace.env_vars))
+            names = [item["name"] for item in json.loads(listed.stdout)]
+            for name in names:
+                if name.count("/") == 2 and name.rsplit("/", 1)[1] == stack:
+                    return name
+            raise BadInput(f"stack {stack} does not exist in this backend",
+                           hint=f"deploy it first: dockyard deploy {stack}")
 
     def destroy(self, stack: str) -> None:
         with self._engine(stack):

@@ -46,9 +46,8 @@ class Environment:
 
 
 class Project:
-    def __init__(self, directory: Path, *, organization: str = "organization") -> None:
+    def __init__(self, directory: Path) -> None:
         self.dir = directory
-        self.organization = organization
         self._ssm: Any = None
 
     @classmethod
@@ -63,9 +62,6 @@ class Project:
     def name(self) -> str:
         data = yaml.safe_load((self.dir / PROJECT_FILE).read_text()) or {}
         return str(data.get("name", "dockyard"))
-
-    def qualified(self, stack: str) -> str:
-        return f"{self.organization}/{self.name}/{stack}"
 
     def config_file(self, stack: str) -> Path:
         return self.dir / f"Pulumi.{stack}.yaml"

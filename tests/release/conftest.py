@@ -48,6 +48,7 @@ class FakeEngine:
         self.last_update: dict[str, Any] = {}
         self.sabotage: dict[str, dict[str, str]] = {}  # stack -> images the "cluster" really runs
         self.before_up: Any = None  # called with the stack name as an update starts
+        self.organization = "organization"  # what a self-managed backend calls every organization
 
     def _release_for(self, stack: str, ssm: Any) -> tuple[dict[str, str], dict[str, Any]]:
         """What the program would read: the newest release, only the services the stack configures."""
@@ -83,6 +84,9 @@ class FakeEngine:
         if stack == "registry":
             return {"images": dict(self.registry_images)}
         return dict(self.deployed.get(stack, {}))
+
+    def qualified_name(self, stack: str) -> str:
+        return f"{self.organization}/{self.project.name}/{stack}"
 
     def destroy(self, stack: str) -> None:
         self.destroyed.append(stack)

@@ -37,6 +37,15 @@ def test_branch_up_seeds_from_the_base_with_overrides_and_deploys(dockyard):
     assert again["version"] == out["version"]
 
 
+def test_branch_shares_from_the_base_in_the_organization_the_engine_reports(dockyard):
+    seeded(dockyard)
+    dockyard.engine.organization = "acme"
+    code, out, err = dockyard("branch", "up", "fix-org", "--json")
+    assert code == 0, err
+    config = yaml.safe_load((dockyard.project.dir / f"Pulumi.{out['stack']}.yaml").read_text())["config"]
+    assert config["dockyard:shareFrom"] == "acme/dockyard/dev"
+
+
 def test_branch_up_refuses_bad_overrides(dockyard):
     seeded(dockyard)
     for image, message in [("web=web:latest", "has no digest"), ("web", "expected SERVICE=REF"),

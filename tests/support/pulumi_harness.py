@@ -191,7 +191,7 @@ def config_values(config: Mapping[str, Any]) -> dict[str, str]:
 
 def run_program(program: Callable[[], None], *, config: Mapping[str, Any], stack: str,
                 mocks: DockyardMocks | None = None, secret_keys: tuple[str, ...] = (),
-                preview: bool = False) -> ProgramRun:
+                preview: bool = False, organization: str = "organization") -> ProgramRun:
     """Run `program` as `pulumi up` would, under mocks; return what it registered and exported."""
     mocks = mocks or DockyardMocks()
     monitor = RecordingMonitor(mocks)
@@ -199,7 +199,7 @@ def run_program(program: Callable[[], None], *, config: Mapping[str, Any], stack
     # A fresh root stack per run, so exports of an earlier run never leak into this one.
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project="dockyard", stack=stack, preview=preview, monitor=monitor,
-                             organization="organization")
+                             organization=organization)
     runtime_settings.SETTINGS.rpc_manager.clear()
     runtime_settings.SETTINGS.outputs.clear()
     outputs: dict[str, Any] = {}

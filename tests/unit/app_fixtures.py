@@ -20,12 +20,13 @@ def manifest(images: dict[str, str] | None = None, **extra) -> str:
     return json.dumps({"schema": 1, "images": images or IMAGES, "source": "registry:v3", **extra})
 
 
-def app(stack: str = "dev", *, mocks: DockyardMocks | None = None, secret_keys=(), **config):
+def app(stack: str = "dev", *, mocks: DockyardMocks | None = None, secret_keys=(), organization="organization",
+        **config):
     config.setdefault("dockyard:services", SERVICES)
     config.setdefault("dockyard:imageSource", "stack")
     mocks = mocks or DockyardMocks(stack_outputs={REGISTRY: {"images": IMAGES}})
     return run_program(main, config={"dockyard:role": "app", **config}, stack=stack, mocks=mocks,
-                       secret_keys=secret_keys)
+                       secret_keys=secret_keys, organization=organization)
 
 
 def task_containers(run) -> dict[str, dict]:

@@ -89,6 +89,13 @@ def test_bad_registry_output_stops_with_the_cause(outputs, message):
     stopped(message, mocks=DockyardMocks(stack_outputs={REGISTRY: outputs}))
 
 
+def test_app_stack_follows_the_registry_of_its_own_organization():
+    acme = "acme/dockyard/registry"
+    # Only acme's registry stack has outputs: reading any other stops the program.
+    run = app("dev", organization="acme", mocks=DockyardMocks(stack_outputs={acme: {"images": IMAGES}}))
+    assert {s: c["image"] for s, c in task_containers(run).items()} == IMAGES
+
+
 def test_empty_file_store_says_to_promote(tmp_path):
     stopped(f"release store {tmp_path} has no release for stack dev",
             **{"dockyard:imageSource": "file", "dockyard:releaseDir": str(tmp_path)})

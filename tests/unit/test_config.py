@@ -125,7 +125,7 @@ def test_app_defaults():
     assert (s.target, s.image_source, s.ephemeral, s.share_from) == ("ecs", "ssm", False, None)
     assert s.release_parameter == "/dockyard/prod/release"
     assert s.release_dir == ".dockyard/releases/prod"
-    assert s.registry_stack == "organization/dockyard/registry"
+    assert s.registry_stack is None  # only the engine knows the stack's organization
     assert s.database == DatabaseSettings()
     assert s.kubernetes.namespace == "dockyard" and s.kubernetes.create_namespace
     assert s.log_retention_days == 30 and s.certificate_arn is None
@@ -134,6 +134,13 @@ def test_app_defaults():
     assert (web.port, web.cpu, web.memory, web.health_check_path) == (8080, 256, 512, "/healthz")
     assert (web.desired_count, web.min_count, web.max_count) == (2, 2, 4)
     assert worker.port is None and not worker.routed
+
+
+def test_registry_stack_defaults_to_the_stacks_own_organization():
+    load = lambda **values: config.load(raw({"role": "app", "services": {"web": {}}, **values}), stack="dev",
+                                        organization="acme", project="dockyard")
+    assert load().registry_stack == "acme/dockyard/registry"
+    assert load(registryStack="shared/dockyard/registry").registry_stack == "shared/dockyard/registry"
 
 
 def test_app_every_service_key():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -130,7 +131,8 @@ def shipped(stack: str) -> dict:
 
 def branch_of_dev() -> dict:
     project = Project(ROOT)
-    config, _ = branch_config(Context(project=project, deployer_factory=lambda: None),
+    engine = SimpleNamespace(qualified_name=lambda stack: f"organization/dockyard/{stack}")
+    config, _ = branch_config(Context(project=project, deployer_factory=lambda: engine),
                               project.app_environment("dev"), "branch-feature-x")
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 

@@ -7,9 +7,10 @@ through untouched.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from infra import naming
 from infra.config import ServiceSettings
 from infra.images import architecture
 
@@ -32,7 +33,10 @@ class ServiceContext:
     ingress_from: tuple[Mapping[str, Any], ...]  # NetworkPolicy peers allowed to reach routed services
     host: str | None
     tls_secret: str | None
-    database_secret: str | None
+    database_secret: str | None  # passed as envFrom
+    # Secret name -> the one to read instead, or None to read none (a branch never gets the base's
+    # database secret).
+    secret_renames: Mapping[str, str | None] = field(default_factory=dict)
 
 
 def selector_labels(service: ServiceSettings, ctx: ServiceContext) -> dict[str, str]:
@@ -77,12 +81,15 @@ def _probes(service: ServiceSettings) -> dict[str, Any]:
     }
 
 
-def _environment(service: ServiceSettings) -> list[dict[str, Any]]:
+def _environment(service: ServiceSettings, ctx: ServiceContext) -> list[dict[str, Any]]:
     env = [{"name": k, "value": v} for k, v in sorted(service.environment.items())]
     if service.port is not None and "PORT" not in service.environment:
         env.append({"name": "PORT", "value": str(service.port)})
     for name, ref in sorted(service.secrets.items()):
         secret, key = ref.split("/", 1)
+        secret = ctx.secret_renames.get(secret, secret)
+        if secret is None:
+            continue
         env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
     return env
 
@@ -92,7 +99,7 @@ def pod_spec(service: ServiceSettings, ctx: ServiceContext, image: Any) -> dict[
         "name": service.name,
         "image": image,
         "imagePullPolicy": "IfNotPresent",  # a digest never changes: pull once per node
-        "env": _environment(service),
+        "env": _environment(service, ctx),
         "resources": {"requests": {"cpu": _cpu(service.cpu), "memory": f"{service.memory}Mi"},
                       "limits": {"cpu": _cpu(service.cpu), "memory": f"{service.memory}Mi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "privileged": False, "readOnlyRootFilesystem": True,
@@ -158,7 +165,18 @@ def autoscaler(service: ServiceSettings, ctx: ServiceContext) -> dict[str, Any]:
 
 
 def ingress_host(service: ServiceSettings, ctx: ServiceContext) -> str | None:
-    return service.host or ctx.host
+    """The service's host; a branch stack's is `<stack>.<host>`, so it never takes a route of its base.
+
+    The `branch-` label can never be another environment's host, and one wildcard DNS record (and
+    certificate) per host serves every branch.
+    """
+    host = service.host or ctx.host
+    if host is None or not naming.is_branch_stack(ctx.stack):
+        return host
+    wildcard, bare = host.startswith("*."), host.removeprefix("*.")
+    if not bare.startswith(f"{ctx.stack}."):  # `dockyard branch up` may have written it so already
+        bare = f"{ctx.stack}.{bare}"
+    return f"*.{bare}" if wildcard else bare
 
 
 def ingress(service: ServiceSettings, ctx: ServiceContext) -> dict[str, Any]:
@@ -188,6 +206,20 @@ def network_policy(service: ServiceSettings, ctx: ServiceContext) -> dict[str, A
     return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": _meta(service, ctx),
             "spec": {"podSelector": {"matchLabels": selector_labels(service, ctx)}, "policyTypes": ["Ingress"],
                      "ingress": [rule]}}
+
+
+def referenced_secrets(objects: list[dict[str, Any]]) -> set[str]:
+    """Names of the Secrets that pods (env, envFrom) and Ingresses (TLS) of `objects` read."""
+    names: set[str] = set()
+    for obj in objects:
+        if obj["kind"] == "Deployment":
+            for container in obj["spec"]["template"]["spec"]["containers"]:
+                names |= {e["valueFrom"]["secretKeyRef"]["name"] for e in container.get("env", [])
+                          if "secretKeyRef" in e.get("valueFrom", {})}
+                names |= {e["secretRef"]["name"] for e in container.get("envFrom", []) if "secretRef" in e}
+        elif obj["kind"] == "Ingress":
+            names |= {t["secretName"] for t in obj["spec"].get("tls", []) if t.get("secretName")}
+    return names
 
 
 def service_objects(service: ServiceSettings, ctx: ServiceContext, image: Any) -> list[dict[str, Any]]:

@@ -103,7 +103,8 @@ def test_namespace_enforces_restricted_and_can_be_left_to_the_cluster():
 def test_branch_stack_gets_its_own_namespace_within_63_characters():
     stack = "branch-" + "feature-" + "x" * 32
     run = kube(stack, **{"dockyard:ephemeral": True,
-                         "dockyard:kubernetes": {"renderDir": "r", "namespace": "n" * 40, "createNamespace": False}})
+                         "dockyard:kubernetes": {"renderDir": "r", "namespace": "n" * 40, "createNamespace": False,
+                                                 "host": "dev.example.com"}})
     (ns,) = by_kind(run, "Namespace")
     assert len(ns) <= 63 and ns.startswith("n" * 10)
     assert {o["metadata"].get("namespace") for o in objects(run) if o["kind"] != "Namespace"} == {ns}
@@ -283,3 +284,135 @@ def test_network_policy_admits_the_configured_ingress_peers():
     assert all("ipBlock" not in s for s in policies["worker"]["spec"]["ingress"][0]["from"])
     for obj in policies.values():
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+# ----------------------------------------------------------------------------- branch stacks
+
+
+class ClusterSecrets(DockyardMocks):
+    """A cluster holding Secrets: reads of `kubernetes:core/v1:Secret` by `<namespace>/<name>` id."""
+
+    def __init__(self, secrets: dict[str, dict[str, str]], **kwargs) -> None:
+        super().__init__(stack_outputs={REGISTRY: {"images": {**IMAGES, "admin": ADMIN_IMAGE}}}, **kwargs)
+        self.secrets = secrets  # "<namespace>/<name>" -> data
+        self.reads: list[str] = []
+
+    def new_resource(self, args):
+        if args.typ == "kubernetes:core/v1:Secret" and args.resource_id:
+            self.reads.append(args.resource_id)
+            if args.resource_id not in self.secrets:
+                raise Exception(f'secrets "{args.resource_id}" not found')
+            namespace, name = args.resource_id.split("/")
+            return args.resource_id, {"metadata": {"name": name, "namespace": namespace}, "type": "Opaque",
+                                      "data": self.secrets[args.resource_id]}
+        return super().new_resource(args)
+
+
+BRANCH = "branch-feature-login"
+ADMIN_IMAGE = IMAGES["web"].replace("/web@", "/admin@")
+LIVE = {"kubeconfig": "apiVersion: v1\nkind: Config", "host": "dev.example.com", "tlsSecret": "dev-tls",
+        "ingressClass": "nginx"}
+WITH_SECRETS = {"web": {"port": 8080, "secrets": {"API_TOKEN": "api/token", "DATABASE_PASSWORD": "orders-db/password"}},
+                "worker": {"healthCheckCommand": ["python", "worker.py", "--check"],
+                           "secrets": {"QUEUE_URL": "queue/url"}},
+                "admin": {"port": 8081, "host": "admin.example.com"}}
+CLUSTER = {f"dockyard/{name}": {"k": "dg=="} for name in ("api", "queue", "dev-tls", "orders-db", "orders-db-preview")}
+
+
+def live_kube(stack: str, database: dict, mocks: DockyardMocks):
+    return kube(stack, mocks=mocks, secret_keys=("dockyard:kubernetes",), **{
+        "dockyard:kubernetes": LIVE, "dockyard:services": WITH_SECRETS, "dockyard:database": database,
+        **({"dockyard:ephemeral": True} if stack.startswith("branch-") else {})})
+
+
+def referenced_secrets(objs: list[dict]) -> dict[str, set[str]]:
+    """namespace -> names of the Secrets its pods and Ingresses read."""
+    found: dict[str, set[str]] = {}
+    for obj in objs:
+        names: set[str] = set()
+        if obj["kind"] == "Deployment":
+            for c in obj["spec"]["template"]["spec"]["containers"]:
+                names |= {e["valueFrom"]["secretKeyRef"]["name"] for e in c.get("env", []) if "valueFrom" in e}
+                names |= {e["secretRef"]["name"] for e in c.get("envFrom", [])}
+        if obj["kind"] == "Ingress":
+            names |= {t["secretName"] for t in obj["spec"].get("tls", [])}
+        if names:
+            found.setdefault(obj["metadata"]["namespace"], set()).update(names)
+    return found
+
+
+def secrets_in(objs: list[dict]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for obj in objs:
+        if obj["kind"] == "Secret":
+            found.setdefault(obj["metadata"]["namespace"], set()).add(obj["metadata"]["name"])
+    return found
+
+
+def test_branch_pods_find_every_secret_they_read_in_their_own_namespace_but_never_the_database_one():
+    base_objs = objects(live_kube("dev", {"secretName": "orders-db"}, ClusterSecrets(CLUSTER)))
+    assert referenced_secrets(base_objs) == {"dockyard": {"api", "queue", "dev-tls", "orders-db"}}
+    mocks = ClusterSecrets(CLUSTER)
+    objs = objects(live_kube(BRANCH, {"secretName": "orders-db"}, mocks))
+    (namespace,) = {o["metadata"]["namespace"] for o in objs if o["kind"] == "Deployment"}
+    assert namespace != "dockyard"
+    wanted = referenced_secrets(objs)
+    assert wanted == {namespace: {"api", "queue", "dev-tls"}}  # the database master secret is not handed out
+    assert secrets_in(objs) == wanted
+    assert sorted(mocks.reads) == ["dockyard/api", "dockyard/dev-tls", "dockyard/queue"]  # read from the base
+    web = by_kind_in(objs, "Deployment")["web"]["spec"]["template"]["spec"]["containers"][0]
+    assert "envFrom" not in web and "DATABASE_PASSWORD" not in {e["name"] for e in web["env"]}
+
+
+def test_branch_with_a_branch_database_secret_reads_that_one_instead():
+    mocks = ClusterSecrets(CLUSTER)
+    objs = objects(live_kube(BRANCH, {"secretName": "orders-db", "branchSecretName": "orders-db-preview"}, mocks))
+    (namespace,) = referenced_secrets(objs)
+    assert referenced_secrets(objs)[namespace] == {"api", "queue", "dev-tls", "orders-db-preview"}
+    assert secrets_in(objs) == referenced_secrets(objs)
+    assert "dockyard/orders-db" not in mocks.reads
+    web = by_kind_in(objs, "Deployment")["web"]["spec"]["template"]["spec"]["containers"][0]
+    assert web["envFrom"] == [{"secretRef": {"name": "orders-db-preview"}}]
+    assert {"name": "DATABASE_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "orders-db-preview",
+                                                                         "key": "password"}}} in web["env"]
+    for obj in objs:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_base_stack_copies_no_secret():
+    mocks = ClusterSecrets(CLUSTER)
+    assert secrets_in(objects(live_kube("dev", {"secretName": "orders-db"}, mocks))) == {}
+    assert mocks.reads == []
+
+
+def test_rendered_branch_never_writes_secret_values():
+    mocks = ClusterSecrets(CLUSTER)
+    run = kube(BRANCH, mocks=mocks, **{"dockyard:ephemeral": True, "dockyard:services": WITH_SECRETS,
+                                       "dockyard:kubernetes": {"renderDir": "r", "host": "dev.example.com"}})
+    assert secrets_in(objects(run)) == {} and mocks.reads == []
+
+
+def ingress_hosts(objs: list[dict]) -> set[tuple[str, str]]:
+    return {(rule.get("host", "*"), path["path"]) for o in objs if o["kind"] == "Ingress"
+            for rule in o["spec"]["rules"] for path in rule["http"]["paths"]}
+
+
+def test_branch_ingress_never_takes_a_route_of_the_base():
+    config = {"dockyard:services": {**WITH_SECRETS, "web": {"port": 8080}},
+              "dockyard:kubernetes": {"renderDir": "r", "host": "dev.example.com", "tlsSecret": "dev-tls"}}
+    base = kube("dev", mocks=ClusterSecrets({}), **config)
+    branch = kube(BRANCH, mocks=ClusterSecrets({}), **{"dockyard:ephemeral": True, **config})
+    base_routes, branch_routes = ingress_hosts(objects(base)), ingress_hosts(objects(branch))
+    assert len(branch_routes) == len(base_routes) == 2
+    assert not base_routes & branch_routes
+    # `branch-<slug>.` before the base's host: one wildcard record (and certificate) per host serves every
+    # branch, and the `branch-` label can never be another environment's host.
+    assert {h for h, _ in branch_routes} == {f"{BRANCH}.dev.example.com", f"{BRANCH}.admin.example.com"}
+    tls = {h for o in objects(branch) if o["kind"] == "Ingress" for t in o["spec"]["tls"] for h in t["hosts"]}
+    assert tls == {h for h, _ in branch_routes}
+    assert (branch.outputs["services"]["web"], branch.outputs["services"]["admin"]) == (
+        f"https://{BRANCH}.dev.example.com/", f"https://{BRANCH}.admin.example.com/")
+
+
+def by_kind_in(objs: list[dict], kind: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in objs if o["kind"] == kind}

@@ -289,3 +289,24 @@ def test_ingress_from_bad_peers_name_their_key_path(peers, message):
 def test_ingress_from_and_ingress_namespace_exclude_each_other():
     refused("dockyard:kubernetes: set either ingressNamespace or ingressFrom", app, target="kubernetes",
             kubernetes={"ingressNamespace": "x", "ingressFrom": [{"namespaceSelector": {}}]})
+
+
+# ----------------------------------------------------------------------------- Kubernetes branch stacks
+
+
+def test_kubernetes_branch_database_secret_settings():
+    db = app(target="kubernetes", database={"secretName": "orders-db", "branchSecretName": "orders-preview"}).database
+    assert (db.secret_name, db.branch_secret_name) == ("orders-db", "orders-preview")
+    assert app(target="kubernetes", database={"secretName": "orders-db"}).database.branch_secret_name is None
+    refused("dockyard:database.branchSecretName: got 'Orders'", app, target="kubernetes",
+            database={"secretName": "orders-db", "branchSecretName": "Orders"})
+
+
+def test_kubernetes_branch_stack_needs_a_host_for_its_routed_services():
+    branch = dict(stack="branch-feature-x", target="kubernetes", ephemeral=True)
+    refused("dockyard:kubernetes.host: a branch stack's Ingress needs a host", app, **branch,
+            kubernetes={"renderDir": "r"})
+    assert app(**branch, kubernetes={"host": "dev.example.com"}).kubernetes.host == "dev.example.com"
+    # Every routed service has its own host: no shared default needed. Workers need none.
+    assert app(**branch, services={"web": {"port": 8080, "host": "web.example.com"}, "worker": {}}).services
+    assert app("dev", target="kubernetes").kubernetes.host is None  # an environment may take every host

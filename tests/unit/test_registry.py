@@ -43,12 +43,13 @@ def test_builds_two_services_into_protected_repositories_and_publishes_pinned_im
     assert set(images) == {"web-image", "worker-image"}
     web = images["web-image"].inputs
     assert web["imageName"].startswith(f"{ECR_HOST}/dockyard/web:build-")
-    assert web["build"]["context"].endswith("/images/web")
-    assert web["build"]["dockerfile"].endswith("/images/web/Dockerfile")
+    # Relative paths and no credentials: nothing in the inputs differs between runners or runs.
+    assert web["build"]["context"] == "images/web"
+    assert web["build"]["dockerfile"] == "images/web/Dockerfile"
     assert web["build"]["platform"] == "linux/amd64"
-    assert web["build"]["args"] == {"COMMIT_SHA": "unknown"}
-    assert web["registry"]["server"] == ECR_HOST
-    assert web["registry"]["username"] == "AWS"
+    assert set(web["build"]["args"]) == {"COMMIT_SHA"}
+    assert re.match(r"^[0-9a-f]{40}(-dirty)?$", web["build"]["args"]["COMMIT_SHA"])
+    assert "registry" not in web and "cacheFrom" not in web["build"]
 
     assert set(run.outputs["images"]) == {"web", "worker"}
     assert all(PINNED.match(ref) for ref in run.outputs["images"].values())
@@ -70,16 +71,12 @@ def test_manifest_parameter_holds_the_published_images_in_the_documented_schema(
     assert json.loads(parameter.inputs["value"])["schema"] == 1
 
 
-def test_manifest_text_changes_only_when_an_image_changes(monkeypatch):
+def test_manifest_text_changes_only_when_an_image_changes():
     first = registry(**{"dockyard:prebuilt": {"worker": DIGEST_A}}).one(PARAMETER).inputs["value"]
     again = registry(**{"dockyard:prebuilt": {"worker": DIGEST_A}}).one(PARAMETER).inputs["value"]
     changed = registry(**{"dockyard:prebuilt": {"worker": DIGEST_B}}).one(PARAMETER).inputs["value"]
     assert first == again
     assert first != changed
-    monkeypatch.setenv("DOCKYARD_COMMIT", "3f2c9a1")
-    rebuilt = registry(**{"dockyard:prebuilt": {"worker": DIGEST_A}})
-    assert rebuilt.one(IMAGE).inputs["build"]["args"] == {"COMMIT_SHA": "3f2c9a1"}
-    assert rebuilt.one(PARAMETER).inputs["value"] != first
 
 
 def test_prebuilt_digest_is_recorded_in_the_managed_repository_without_a_build():
@@ -108,7 +105,7 @@ def test_configured_services_and_build_options_reach_the_build():
     run = registry(**{"dockyard:services": {"web": {"platform": "linux/arm64", "buildArgs": {"PY": "3.12"}}}})
     image = run.one(IMAGE).inputs["build"]
     assert image["platform"] == "linux/arm64"
-    assert image["args"] == {"COMMIT_SHA": "unknown", "PY": "3.12"}
+    assert image["args"]["PY"] == "3.12" and set(image["args"]) == {"COMMIT_SHA", "PY"}
     assert [r.inputs["name"] for r in run.of_type(REPO)] == ["dockyard/web"]
 
 
@@ -155,3 +152,92 @@ def test_repository_and_lifecycle_payloads_are_accepted_by_ecr():
             stored = json.loads(ecr.get_lifecycle_policy(repositoryName=repository)["lifecyclePolicyText"])
             counts = {r["rulePriority"]: r["selection"]["countNumber"] for r in stored["rules"]}
             assert counts[2] == 3 and counts[3] == 15
+
+
+# ----------------------------------------------------------------------------- rebuilds (nothing changed: no build)
+
+def _git(cwd, *args):
+    import subprocess
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                          env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+                               "HOME": str(cwd), "PATH": "/usr/bin:/bin:/usr/local/bin"}).stdout.strip()
+
+
+@pytest.fixture
+def two_service_repo(tmp_path):
+    """A project with web and worker; the second commit touches web only."""
+    project = tmp_path / "project"
+    for service in ("web", "worker"):
+        (project / "images" / service).mkdir(parents=True)
+        (project / "images" / service / "Dockerfile").write_text(f"FROM scratch\nCOPY {service}.py /\n")
+        (project / "images" / service / f"{service}.py").write_text("print('v1')\n")
+    _git(project, "init", "-q", "-b", "main")
+    _git(project, "add", ".")
+    _git(project, "commit", "-q", "-m", "both")
+    first = _git(project, "rev-parse", "HEAD")
+    (project / "images" / "web" / "web.py").write_text("print('v2')\n")
+    _git(project, "commit", "-q", "-am", "web only")
+    second = _git(project, "rev-parse", "HEAD")
+    return project, first, second
+
+
+def _registry_run(project_dir, mocks=None):
+    from infra import config
+    from infra.registry import run as run_registry
+
+    def program():
+        settings = config.load({"dockyard:role": "registry"}, stack="registry",
+                               discovered_services=["web", "worker"], organization="organization",
+                               project="dockyard")
+        run_registry(settings, project_dir=project_dir)
+
+    return run_program(program, config={"dockyard:role": "registry"}, stack="registry", mocks=mocks)
+
+
+def test_second_run_with_nothing_changed_gives_identical_build_inputs(two_service_repo, tmp_path):
+    project, _, _ = two_service_repo
+    first = _registry_run(project)
+    # The next run sees this stack's previous outputs, as a real engine would, and runs
+    # from another checkout directory, as a fresh CI runner does.
+    clone = tmp_path / "clone"
+    _git(tmp_path, "clone", "-q", str(project), str(clone))
+    previous = DockyardMocks(stack_outputs={"organization/dockyard/registry": first.outputs})
+    second = _registry_run(clone, mocks=previous)
+    inputs = lambda run: {r.name: r.inputs for r in run.of_type(IMAGE)}  # noqa: E731
+    assert inputs(first) and inputs(first) == inputs(second)
+    assert first.outputs["images"] == second.outputs["images"]
+
+
+def test_commit_sha_is_the_last_commit_that_changed_the_service(two_service_repo, monkeypatch):
+    project, first, second = two_service_repo
+    monkeypatch.setenv("GITHUB_SHA", "f" * 40)  # the repository's commit must not leak into every service
+    args = {r.name: r.inputs["build"]["args"]["COMMIT_SHA"] for r in _registry_run(project).of_type(IMAGE)}
+    assert args == {"web-image": second, "worker-image": first}
+
+
+def test_oci_registry_builds_into_the_configured_host_and_prefix():
+    run = registry(**{"dockyard:registry": "oci", "dockyard:oci": {"host": "127.0.0.1:5000", "prefix": "acme/shop"}})
+    assert not run.of_type(REPO) and not run.of_type(LIFECYCLE)
+    names = sorted(r.inputs["imageName"].split(":build-")[0] for r in run.of_type(IMAGE))
+    assert names == ["127.0.0.1:5000/acme/shop/web", "127.0.0.1:5000/acme/shop/worker"]
+    assert run.outputs["repositories"] == {"web": "127.0.0.1:5000/acme/shop/web",
+                                           "worker": "127.0.0.1:5000/acme/shop/worker"}
+    assert run.outputs["images"]["web"].startswith("127.0.0.1:5000/acme/shop/web@sha256:")
+
+
+@pytest.mark.parametrize("config, culprit", [
+    ({"dockyard:registry": "oci"}, "dockyard:registry is 'oci' but dockyard:oci is not set"),
+    ({"dockyard:registry": "oci", "dockyard:oci": {"host": "Bad Host"}}, "dockyard:oci.host: got 'Bad Host'"),
+    ({"dockyard:registry": "oci", "dockyard:oci": {"host": "ghcr.io", "prefix": "Acme"}}, "dockyard:oci.prefix"),
+    ({"dockyard:registry": "oci", "dockyard:oci": {"host": "ghcr.io", "user": "x"}}, "dockyard:oci.user is not"),
+    ({"dockyard:oci": {"host": "ghcr.io"}}, "dockyard:oci applies to dockyard:registry 'oci' only"),
+    ({"dockyard:services": {"worker": {"builder": "packer"}}}, "services.worker.builder is 'packer'"),
+    ({"dockyard:services": {"worker": {"builder": "kaniko"}}}, "dockyard:services.worker.builder: got 'kaniko'"),
+])
+def test_bad_registry_settings_name_the_key(config, culprit):
+    mocks = DockyardMocks()
+    with pytest.raises(pulumi.RunError) as err:
+        run_program(main, config={"dockyard:role": "registry", **config}, stack="registry", mocks=mocks)
+    assert culprit in str(err.value)
+    assert mocks.created == []

@@ -43,7 +43,8 @@ REGISTRY_KEYS = ("prebuilt", "registry", "oci", "publish", "keepImages", "untagg
 APP_KEYS = ("target", "imageSource", "releaseDir", "registryStack", "ephemeral", "shareFrom",
             "database", "kubernetes", "network", "logRetentionDays", "certificateArn")
 SERVICE_KEYS = ("port", "cpu", "memory", "desiredCount", "minCount", "maxCount",
-                "healthCheckPath", "healthCheckCommand", "path", "host", "environment", "secrets", "platform")
+                "healthCheckPath", "healthCheckCommand", "path", "host", "environment", "secrets", "platform",
+                "priority")
 BUILD_KEYS = ("context", "dockerfile", "platform", "buildArgs", "builder", "packerTemplate")
 BUILDERS = ("docker", "packer")
 REGISTRY_KINDS = ("ecr", "oci", "external")
@@ -118,10 +119,22 @@ class ServiceSettings:
     environment: Mapping[str, str]
     secrets: Mapping[str, str]
     platform: str = "linux/amd64"  # the image's platform: where its tasks and pods may run
+    priority: int | None = None  # ECS: an explicit listener rule priority; None: derived from the name
 
     @property
     def routed(self) -> bool:
         return self.port is not None
+
+    @property
+    def default_route(self) -> bool:
+        return self.routed and self.path is None and self.host is None
+
+
+def rule_priority(service: ServiceSettings) -> int:
+    """ECS: the service's listener rule priority; stable while the service exists."""
+    if service.default_route:
+        return naming.DEFAULT_ROUTE_PRIORITY
+    return service.priority if service.priority is not None else naming.listener_priority(service.name)
 
 
 @dataclass(frozen=True)
@@ -285,14 +298,20 @@ def _registry(values: dict[str, Any], stack: str, release_parameter: str,
         entry = _object(f"services.{name}", raw, default={}) or {}
         _known_keys(f"services.{name}", entry, BUILD_KEYS, others=(SERVICE_KEYS, "app"))
         context = _text(f"services.{name}.context", entry.get("context", f"images/{name}"))
+        builder = _choice(f"services.{name}.builder", entry.get("builder", "docker"), BUILDERS)
         builds[name] = BuildSettings(
             context=context,
             dockerfile=_text(f"services.{name}.dockerfile", entry.get("dockerfile", f"{context}/Dockerfile")),
             platform=_choice(f"services.{name}.platform", entry.get("platform", "linux/amd64"), PLATFORMS),
             build_args=_string_map(f"services.{name}.buildArgs", entry.get("buildArgs"), _ENV_NAME,
                                    "build argument names like COMMIT_SHA"),
+            builder=builder,
+            packer_template=(_text(f"services.{name}.packerTemplate",
+                                   entry.get("packerTemplate", f"{context}/{name}.pkr.hcl"))
+                             if builder == "packer" else None),
         )
-    registry = _choice("registry", values.get("registry", "ecr"), ("ecr", "external"))
+    registry = _choice("registry", values.get("registry", "ecr"), REGISTRY_KINDS)
+    oci = _oci(values.get("oci"), registry)
     prebuilt = {}
     for name, ref in (_object("prebuilt", values.get("prebuilt"), default={}) or {}).items():
         if name not in builds:
@@ -317,7 +336,32 @@ def _registry(values: dict[str, Any], stack: str, release_parameter: str,
         keep_images=_int("keepImages", values.get("keepImages", 30), 1, 1000),
         untagged_expiry_days=_int("untaggedExpiryDays", values.get("untaggedExpiryDays", 7), 1, 3650),
         release_parameter=release_parameter,
+        oci=oci,
     )
+
+
+_OCI_HOST = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[0-9]{1,5})?$")
+_OCI_PREFIX = re.compile(r"^([a-z0-9]+([._-][a-z0-9]+)*)(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+
+
+def _oci(raw: Any, registry: str) -> OciRegistry | None:
+    entry = _object("oci", raw, default=None)
+    if registry != "oci":
+        if entry is not None:
+            raise ConfigError(f"dockyard:oci applies to dockyard:registry 'oci' only (registry is {registry!r})")
+        return None
+    if entry is None:
+        raise ConfigError("dockyard:registry is 'oci' but dockyard:oci is not set",
+                          hint="pulumi config set --path 'dockyard:oci.host' ghcr.io; "
+                               "pulumi config set --path 'dockyard:oci.prefix' <org>/dockyard")
+    _known_keys("oci", entry, ("host", "prefix"))
+    if "host" not in entry:
+        raise ConfigError("dockyard:oci.host is not set; expected a registry host like ghcr.io or 127.0.0.1:5000")
+    host = _match("oci.host", entry["host"], _OCI_HOST, "a registry host like ghcr.io or 127.0.0.1:5000")
+    prefix = entry.get("prefix", "dockyard")
+    if prefix != "":
+        prefix = _match("oci.prefix", prefix, _OCI_PREFIX, "a lowercase repository path like acme/dockyard")
+    return OciRegistry(host=host, prefix=prefix)
 
 
 def _prebuilt_ref(path: str, ref: Any, registry: str) -> str:
@@ -347,6 +391,8 @@ def _app(values: dict[str, Any], stack: str, release_parameter: str, secrets: se
                           hint="pulumi config set --path 'dockyard:services.web.port' 8080")
     services = {name: _service(name, raw, target) for name, raw in raw_services.items()}
     _check_routing(services)
+    if target == "ecs":
+        _check_priorities(services)
     image_source = _choice("imageSource", values.get("imageSource", "ssm"), ("stack", "ssm", "file"))
     share_from = values.get("shareFrom")
     if share_from is not None:
@@ -418,7 +464,33 @@ def _service(name: str, raw: Any, target: str) -> ServiceSettings:
                                 "environment variable names like LOG_LEVEL"),
         secrets=_secret_map(f"{p}.secrets", entry.get("secrets"), target),
         platform=_choice(f"{p}.platform", entry.get("platform", "linux/amd64"), PLATFORMS),
+        priority=_priority(p, name, entry, port, path, host),
     )
+
+
+def _priority(p: str, name: str, entry: Mapping[str, Any], port: int | None, path: Any, host: Any) -> int | None:
+    if entry.get("priority") is None:
+        return None
+    if port is None:
+        raise ConfigError(f"dockyard:{p}.priority: {name} has no port, so no listener rule; remove priority")
+    if path is None and host is None:
+        raise ConfigError(f"dockyard:{p}.priority: {name} takes the default route, which is always evaluated "
+                          f"last ({naming.DEFAULT_ROUTE_PRIORITY}); remove priority")
+    return _int(f"{p}.priority", entry["priority"], 1, naming.DEFAULT_ROUTE_PRIORITY - 1)
+
+
+def _check_priorities(services: Mapping[str, ServiceSettings]) -> None:
+    """Two rules on one listener never share a priority (AWS refuses the second)."""
+    taken: dict[int, str] = {}
+    for s in sorted(services.values(), key=lambda s: s.name):
+        if not s.routed:
+            continue
+        priority = rule_priority(s)
+        if priority in taken:
+            raise ConfigError(f"dockyard:services.{s.name}.priority: listener rule priority {priority} is also "
+                              f"services.{taken[priority]}'s; set dockyard:services.{s.name}.priority to a free "
+                              f"value from 1 to {naming.DEFAULT_ROUTE_PRIORITY - 1}")
+        taken[priority] = s.name
 
 
 def _check_routing(services: Mapping[str, ServiceSettings]) -> None:

@@ -169,14 +169,18 @@ def _branch_block(stack: str) -> int:
     return int(short_hash(stack, 8), 16) % 490
 
 
-def listener_priority_base(stack: str, shared: bool) -> int:
-    """First listener-rule priority of a stack.
+# ALB rule priorities run 1-50000; the last one is kept for the default route (`/*`),
+# which must be evaluated after every specific route.
+DEFAULT_ROUTE_PRIORITY = 50000
 
-    A stack with its own load balancer uses 1-999. A stack sharing a base's
-    load balancer gets a block of 100 derived from its name in 1000-49999, so
-    its rules never collide with the base's.
+
+def listener_priority(service: str) -> int:
+    """A routed service's rule priority (1-49999), from its name alone.
+
+    AWS changes a rule's priority in place and Pulumi deletes removed rules last, so a
+    priority that moved when another service came or went fails with PriorityInUse.
     """
-    return 1000 + _branch_block(stack) * 100 if shared else 1
+    return 1 + int(short_hash(service, 8), 16) % (DEFAULT_ROUTE_PRIORITY - 1)
 
 
 def branch_listener_port(stack: str) -> int:

@@ -16,7 +16,7 @@ from infra.app.image_source import ResolvedRelease
 from infra.app.load_balancer import BranchListener, BranchListenerArgs, LoadBalancer, LoadBalancerArgs
 from infra.app.network import Network, NetworkArgs
 from infra.app.task_definition import DatabaseConnection
-from infra.config import AppSettings, DatabaseSettings, ServiceSettings, SharedDatabase
+from infra.config import AppSettings, DatabaseSettings, SharedDatabase, rule_priority
 from infra.errors import ConfigError
 
 SHARED_OUTPUTS = ("network", "cluster", "loadBalancer", "database")
@@ -34,7 +34,6 @@ class Platform:
     load_balancer_security_group_id: pulumi.Input[str] | None
     url: pulumi.Input[str] | None
     database: DatabaseAccess | None
-    priority_base: int
 
 
 def deploy(settings: AppSettings, release: ResolvedRelease) -> None:
@@ -45,12 +44,13 @@ def deploy(settings: AppSettings, release: ResolvedRelease) -> None:
 
     urls: dict[str, pulumi.Output[Any]] = {}
     deployments: dict[str, Any] = {}
-    for index, service in enumerate(_routing_order(settings.services.values())):
+    for service in sorted(settings.services.values(), key=lambda s: s.name):
         route = None
         if service.routed and platform.listener_arn is not None:
+            # Each stack has a listener of its own, so priorities only need to be unique within the stack.
             route = Route(listener_arn=platform.listener_arn,
                           load_balancer_security_group_id=platform.load_balancer_security_group_id,
-                          priority=platform.priority_base + index, base_url=platform.url)
+                          priority=rule_priority(service), base_url=platform.url)
         deployed = EcsService(service.name, EcsServiceArgs(
             stack=settings.stack, service=service,
             image=release.images.apply(lambda images, s=service.name: images[s]),
@@ -65,11 +65,6 @@ def deploy(settings: AppSettings, release: ResolvedRelease) -> None:
     # What `dockyard` compares with what ECS actually runs after a deploy.
     pulumi.export("deployments", deployments)
     pulumi.export("services", pulumi.Output.all(**urls) if urls else {})
-
-
-def _routing_order(services: Any) -> list[ServiceSettings]:
-    """Specific routes (host or path) first: the default route's `/*` must be evaluated last."""
-    return sorted(services, key=lambda s: (s.routed and not (s.host or s.path), s.name))
 
 
 def _own(settings: AppSettings, routed: bool) -> Platform:
@@ -114,8 +109,7 @@ def _own(settings: AppSettings, routed: bool) -> Platform:
         vpc_id=network.vpc_id, private_subnet_ids=network.private_subnet_ids, cluster_arn=cluster.arn,
         cluster_name=cluster.name, listener_arn=balancer.listener_arn if balancer else None,
         load_balancer_security_group_id=balancer.security_group_id if balancer else None,
-        url=balancer.url if balancer else None, database=access,
-        priority_base=naming.listener_priority_base(settings.stack, shared=False))
+        url=balancer.url if balancer else None, database=access)
 
 
 def read_base_outputs(stack_name: str) -> dict[str, Any]:
@@ -151,6 +145,5 @@ def _shared(settings: AppSettings) -> Platform:
         vpc_id=network["vpcId"], private_subnet_ids=network["privateSubnetIds"], cluster_arn=cluster["arn"],
         cluster_name=cluster["name"], listener_arn=listener.listener_arn if listener else None,
         load_balancer_security_group_id=balancer["securityGroupId"] if balancer else None,
-        url=listener.url if listener else None, database=access,
-        priority_base=naming.listener_priority_base(settings.stack, shared=True))
+        url=listener.url if listener else None, database=access)
 

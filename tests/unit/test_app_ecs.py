@@ -154,7 +154,7 @@ def test_services_run_private_locked_down_and_autoscaled():
     tg = run.one("aws:lb/targetGroup:TargetGroup").inputs
     assert tg["targetType"] == "ip" and tg["healthCheck"]["path"] == "/healthz" and len(tg["name"]) <= 32
     rule = run.one("aws:lb/listenerRule:ListenerRule").inputs
-    assert rule["conditions"] == [{"pathPattern": {"values": ["/*"]}}] and rule["priority"] < 1000
+    assert rule["conditions"] == [{"pathPattern": {"values": ["/*"]}}] and rule["priority"] == 50000
 
     ingress = [r.inputs for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")]
     from_lb = [r for r in ingress if r.get("description") == "load balancer"]
@@ -229,6 +229,34 @@ def test_routing_puts_specific_paths_before_the_default_route():
     assert run.outputs["services"]["api"].endswith("/api/")
 
 
+ROUTED_IMAGES = {**IMAGES, **{s: IMAGES["web"] for s in ("api", "admin", "docs")}, "jobs": IMAGES["worker"]}
+
+
+def rule_priorities(services: dict) -> dict[str, int]:
+    run = app("dev", mocks=DockyardMocks(stack_outputs={REGISTRY: {"images": ROUTED_IMAGES}}),
+              **{"dockyard:services": services, "dockyard:database": False})
+    return {r.name.removesuffix("-rule"): int(r.inputs["priority"])
+            for r in run.of_type("aws:lb/listenerRule:ListenerRule")}
+
+
+def test_listener_priorities_stay_put_when_services_come_and_go():
+    before = rule_priorities({"web": {"port": 8080}, "worker": {}, "api": {"port": 9000, "path": "/api/*"},
+                              "docs": {"port": 9200, "path": "/docs/*"}})
+    # `admin` sorts before the others, a worker comes and one goes, `docs` is removed.
+    after = rule_priorities({"web": {"port": 8080}, "jobs": {}, "api": {"port": 9000, "path": "/api/*"},
+                             "admin": {"port": 9100, "path": "/admin/*"}})
+    assert before["api"] == after["api"] and before["web"] == after["web"]
+    for priorities in (before, after):
+        assert len(set(priorities.values())) == len(priorities)
+        # the default route (web: no path, no host) is evaluated after every specific one
+        assert priorities["web"] == max(priorities.values())
+
+
+def test_a_service_can_pin_its_rule_priority():
+    priorities = rule_priorities({"web": {"port": 8080}, "api": {"port": 9000, "path": "/api/*", "priority": 42}})
+    assert priorities["api"] == 42
+
+
 # ----------------------------------------------------------------------------- protection
 
 
@@ -270,10 +298,11 @@ def test_branch_stack_shares_the_base_and_creates_only_its_services():
                             "aws:lb/loadBalancer:LoadBalancer", "aws:rds/instance:Instance",
                             "aws:ec2/natGateway:NatGateway"):
         assert not run.of_type(created_by_base), created_by_base
-    listener = run.one("aws:lb/listener:Listener").inputs
-    assert listener["loadBalancerArn"] == shared["loadBalancer"]["arn"] and 10000 <= listener["port"] <= 10489
+    listener = run.one("aws:lb/listener:Listener")
+    assert listener.inputs["loadBalancerArn"] == shared["loadBalancer"]["arn"]
+    assert 10000 <= listener.inputs["port"] <= 10489
     rule = run.one("aws:lb/listenerRule:ListenerRule").inputs
-    assert rule["priority"] >= 1000
+    assert rule["listenerArn"] == listener.state["arn"] != shared["loadBalancer"]["listenerArn"]
     services = run.of_type("aws:ecs/service:Service")
     assert {s.inputs["cluster"] for s in services} == {shared["cluster"]["arn"]}
     # The base already runs `web` and `worker` in that cluster: the branch's names are its own.
@@ -282,8 +311,8 @@ def test_branch_stack_shares_the_base_and_creates_only_its_services():
     ingress = [r.inputs for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")]
     assert any(r["securityGroupId"] == shared["database"]["securityGroupId"] for r in ingress)
     assert any(r["securityGroupId"] == shared["loadBalancer"]["securityGroupId"] and
-               r["fromPort"] == listener["port"] for r in ingress)
-    assert run.outputs["url"].endswith(f":{int(listener['port'])}")
+               r["fromPort"] == listener.inputs["port"] for r in ingress)
+    assert run.outputs["url"].endswith(f":{int(listener.inputs['port'])}")
     assert not {"network", "cluster", "loadBalancer", "database"} & set(run.outputs)
     assert task_containers(run)["web"]["environment"]
 
@@ -300,8 +329,11 @@ def test_branch_stack_whose_base_shares_nothing_is_refused():
             stack="branch-z", **{"dockyard:shareFrom": BASE})
 
 
-def test_listener_priorities_of_two_branches_do_not_collide_with_the_base():
-    base_rule = app("dev").one("aws:lb/listenerRule:ListenerRule").inputs["priority"]
-    mocks = DockyardMocks(stack_outputs={REGISTRY: {"images": IMAGES}, BASE: base_outputs()})
+def test_branch_rules_sit_on_the_branchs_own_listener_never_the_bases():
+    shared = base_outputs()
+    mocks = DockyardMocks(stack_outputs={REGISTRY: {"images": IMAGES}, BASE: shared})
     branch = app("branch-a", mocks=mocks, **{"dockyard:shareFrom": BASE})
-    assert branch.one("aws:lb/listenerRule:ListenerRule").inputs["priority"] != base_rule
+    listener = branch.one("aws:lb/listener:Listener")
+    assert {r.inputs["listenerArn"] for r in branch.of_type("aws:lb/listenerRule:ListenerRule")} == \
+        {listener.state["arn"]}
+    assert listener.state["arn"] != shared["loadBalancer"]["listenerArn"]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra import config
+from infra import config, naming
 from infra.config import AppSettings, DatabaseSettings, RegistrySettings, SecretDatabaseSettings, SharedDatabase
 from infra.errors import ConfigError
 
@@ -310,3 +310,40 @@ def test_kubernetes_branch_stack_needs_a_host_for_its_routed_services():
     # Every routed service has its own host: no shared default needed. Workers need none.
     assert app(**branch, services={"web": {"port": 8080, "host": "web.example.com"}, "worker": {}}).services
     assert app("dev", target="kubernetes").kubernetes.host is None  # an environment may take every host
+
+
+# ----------------------------------------------------------------------------- ECS listener rule priorities
+
+
+def colliding_service_names() -> tuple[str, str]:
+    seen: dict[int, str] = {}
+    for i in range(5000):
+        name = f"svc-{i}"
+        priority = naming.listener_priority(name)
+        if priority in seen:
+            return seen[priority], name
+        seen[priority] = name
+    raise AssertionError("no two names share a priority")
+
+
+def test_two_services_on_one_priority_are_refused_with_the_fix():
+    first, second = sorted(colliding_service_names())
+    refused(f"dockyard:services.{second}.priority: listener rule priority "
+            f"{naming.listener_priority(first)} is also services.{first}'s; set", app,
+            services={first: {"port": 80, "path": "/a/*"}, second: {"port": 81, "path": "/b/*"}})
+    # an explicit priority on either resolves it
+    s = app(services={first: {"port": 80, "path": "/a/*"}, second: {"port": 81, "path": "/b/*", "priority": 7}})
+    assert config.rule_priority(s.services[second]) == 7
+
+
+@pytest.mark.parametrize("services, message", [
+    ({"web": {"port": 80, "path": "/a/*", "priority": 50000}}, "dockyard:services.web.priority: got 50000"),
+    ({"web": {"port": 80, "path": "/a/*", "priority": 5}, "api": {"port": 81, "path": "/b/*", "priority": 5}},
+     "dockyard:services.web.priority: listener rule priority 5 is also services.api's"),
+    ({"web": {"port": 80, "priority": 5}}, "dockyard:services.web.priority: web takes the default route"),
+    ({"web": {"priority": 5}}, "dockyard:services.web.priority: web has no port"),
+])
+def test_bad_rule_priorities(services, message):
+    refused(message, app, services=services)
+
+

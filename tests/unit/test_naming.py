@@ -95,11 +95,10 @@ def test_invalid_parameter_names(name):
         naming.validate_parameter_name(name)
 
 
-def test_listener_priorities_of_shared_stacks_never_overlap_the_base():
-    assert naming.listener_priority_base("prod", shared=False) == 1
-    bases = {naming.listener_priority_base(f"branch-{i}", shared=True) for i in range(200)}
-    assert min(bases) >= 1000 and max(bases) + 99 <= 50000
-    assert naming.listener_priority_base("branch-a", True) == naming.listener_priority_base("branch-a", True)
+def test_listener_priority_depends_on_the_service_name_alone_and_leaves_room_for_the_default_route():
+    priorities = {naming.listener_priority(f"svc-{i}") for i in range(500)}
+    assert min(priorities) >= 1 and max(priorities) < naming.DEFAULT_ROUTE_PRIORITY == 50000
+    assert naming.listener_priority("api") == naming.listener_priority("api")
 
 
 @pytest.mark.parametrize("name", ["web", "api-v2", "a" * 32])

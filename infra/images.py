@@ -130,6 +130,11 @@ def architecture(platform: str) -> str:
     return arch
 
 
+def cpu_architecture(platform: str) -> str:
+    """An OCI platform as an ECS task definition's `runtimePlatform.cpuArchitecture` (X86_64 or ARM64)."""
+    return {"amd64": "X86_64", "arm64": "ARM64"}[architecture(platform)]
+
+
 def is_digest(text: str) -> bool:
     return isinstance(text, str) and bool(_DIGEST.match(text))
 

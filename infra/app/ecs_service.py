@@ -11,7 +11,7 @@ from infra import naming
 from infra.app import policies
 from infra.app.task_definition import SCRATCH_VOLUME, DatabaseConnection, container_definitions_json
 from infra.config import ServiceSettings
-from infra.images import ImageRef, ecr_repository_arn
+from infra.images import ImageRef, cpu_architecture, ecr_repository_arn
 
 CPU_TARGET_PERCENT = 60
 HEALTH_CHECK_GRACE_SECONDS = 60
@@ -65,8 +65,11 @@ class EcsService(pulumi.ComponentResource):
         logs = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=naming.log_group(stack, service.name), retention_in_days=args.log_retention_days,
             opts=pulumi.ResourceOptions(parent=self, protect=not args.ephemeral, retain_on_delete=not args.ephemeral))
+        # The container gets the whole reference (a JSON key included); IAM is granted the secret itself.
         secret_arns = {env: policies.secret_arn(ref, region=args.region, account_id=args.account_id)
                        for env, ref in service.secrets.items()}
+        grants = sorted({policies.secret_resource_arn(ref, region=args.region, account_id=args.account_id)
+                         for ref in service.secrets.values()})
         trust = policies.ecs_tasks_trust_policy(args.account_id)
         execution_role = aws.iam.Role(f"{name}-execution", name=naming.iam_role(stack, service.name, "execution"),
                                       assume_role_policy=trust, opts=child)
@@ -77,7 +80,7 @@ class EcsService(pulumi.ComponentResource):
             policy=pulumi.Output.all(args.image, logs.arn, database_secret).apply(
                 lambda v: policies.execution_policy(
                     repository_arn=ecr_repository_arn(ImageRef.parse(v[0])), log_group_arn=v[1],
-                    secret_arns=[*secret_arns.values(), *([v[2]] if v[2] else [])])),
+                    secret_arns=[*grants, *([v[2]] if v[2] else [])])),
             opts=child)
         # The application's own identity: no permissions until the service needs some.
         task_role = aws.iam.Role(f"{name}-task", name=naming.iam_role(stack, service.name, "task"),
@@ -90,14 +93,18 @@ class EcsService(pulumi.ComponentResource):
             f"{name}-task", family=naming.fit(f"dockyard-{stack}-{service.name}", 255),
             network_mode="awsvpc", requires_compatibilities=["FARGATE"], cpu=str(service.cpu),
             memory=str(service.memory), execution_role_arn=execution_role.arn, task_role_arn=task_role.arn,
-            runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": "X86_64"},
+            runtime_platform={"operating_system_family": "LINUX",
+                              "cpu_architecture": cpu_architecture(service.platform)},
             volumes=[{"name": SCRATCH_VOLUME}], container_definitions=definitions, opts=child)
 
+        # Rules are resources of their own, never inline: the provider documents that mixing both
+        # styles on one group makes each side revoke the other's.
         group = aws.ec2.SecurityGroup(
             f"{name}-sg", vpc_id=args.vpc_id, description=f"dockyard {service.name}: from the load balancer only",
-            egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"],
-                     "description": "registry, AWS APIs and dependencies"}],
             opts=child)
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-egress", security_group_id=group.id, ip_protocol="-1", cidr_ipv4="0.0.0.0/0",
+            description="registry, AWS APIs and dependencies", opts=child)
         depends: list[pulumi.Resource] = []
         load_balancers = []
         self.url = pulumi.Output.from_input(None)

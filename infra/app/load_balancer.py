@@ -36,14 +36,19 @@ class LoadBalancer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         https = args.certificate_arn is not None
         ports = [80, 443] if https else [80]
+        # No inline rules: branch stacks add rule resources to this group, and the provider documents
+        # that inline rules and rule resources on one group revoke each other.
         group = aws.ec2.SecurityGroup(
             f"{name}-sg", vpc_id=args.vpc_id, description="dockyard load balancer: HTTP(S) from anywhere",
-            ingress=[{"protocol": "tcp", "from_port": p, "to_port": p, "cidr_blocks": ["0.0.0.0/0"],
-                      "description": f"clients on {p}"} for p in ports],
-            # Only towards the tasks inside the VPC.
-            egress=[{"protocol": "tcp", "from_port": 0, "to_port": 65535, "cidr_blocks": [args.vpc_cidr],
-                     "description": "targets in the VPC"}],
             opts=child)
+        for p in ports:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-from-clients-{p}", security_group_id=group.id, ip_protocol="tcp", from_port=p, to_port=p,
+                cidr_ipv4="0.0.0.0/0", description=f"clients on {p}", opts=child)
+        # Only towards the tasks inside the VPC.
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-to-targets", security_group_id=group.id, ip_protocol="tcp", from_port=0, to_port=65535,
+            cidr_ipv4=args.vpc_cidr, description="targets in the VPC", opts=child)
         balancer = aws.lb.LoadBalancer(
             f"{name}-alb", name=naming.load_balancer(args.stack), load_balancer_type="application",
             internal=False, security_groups=[group.id], subnets=args.public_subnet_ids,

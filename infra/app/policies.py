@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 # ecr:GetAuthorizationToken is account-wide: AWS accepts no narrower resource for it.
@@ -28,6 +29,25 @@ def secret_arn(ref: str, *, region: str, account_id: str, partition: str = "aws"
     if ref.startswith("arn:"):
         return ref
     return f"arn:{partition}:ssm:{region}:{account_id}:parameter{ref}"
+
+
+_SECRETS_MANAGER_ARN = re.compile(r"^(arn:[^:]+:secretsmanager:[^:]*:\d{12}:secret:)([^:]+)(:.*)?$")
+# Secrets Manager appends `-` and 6 random characters to every secret's ARN.
+_SECRET_SUFFIX = re.compile(r"-[A-Za-z0-9]{6}$")
+
+
+def secret_resource_arn(ref: str, *, region: str, account_id: str, partition: str = "aws") -> str:
+    """The ARN an execution role must be granted for a `secrets` reference.
+
+    ECS accepts `arn:…:secret:<name>:<json-key>:<version-stage>:<version-id>`, but IAM matches
+    the secret's own ARN; a partial ARN (without the 6-character suffix) needs `-??????`.
+    """
+    arn = secret_arn(ref, region=region, account_id=account_id, partition=partition)
+    match = _SECRETS_MANAGER_ARN.match(arn)
+    if not match:
+        return arn
+    prefix, name = match.group(1), match.group(2)
+    return prefix + (name if _SECRET_SUFFIX.search(name) else f"{name}-??????")
 
 
 def execution_policy(*, repository_arn: str | None, log_group_arn: str, secret_arns: Sequence[str]) -> str:

@@ -257,6 +257,34 @@ def test_a_service_can_pin_its_rule_priority():
     assert priorities["api"] == 42
 
 
+def test_an_arm64_service_runs_on_an_arm64_task_definition():
+    run = app("dev", **{"dockyard:services": {**SERVICES, "worker": {**SERVICES["worker"],
+                                                                     "platform": "linux/arm64"}}})
+    architectures = {t.inputs["family"]: t.inputs["runtimePlatform"]["cpuArchitecture"]
+                     for t in run.of_type("aws:ecs/taskDefinition:TaskDefinition")}
+    assert architectures == {"dockyard-dev-web": "X86_64", "dockyard-dev-worker": "ARM64"}
+
+
+def test_no_security_group_mixes_inline_rules_with_rule_resources():
+    """The provider documents that inline rules and rule resources on one group revoke each other;
+    branch stacks add rule resources to the base's groups, so every rule is a resource of its own."""
+    cert = "arn:aws:acm:us-east-1:123456789012:certificate/abc-123"
+    for https, run in ((False, app("dev")), (True, app("dev", **{"dockyard:certificateArn": cert}))):
+        groups = {g.name: g.inputs for g in run.of_type("aws:ec2/securityGroup:SecurityGroup")}
+        assert set(groups) == {"lb-sg", "database-sg", "web-sg", "worker-sg"}
+        for name, group in groups.items():
+            assert not group.get("ingress") and not group.get("egress"), name
+        lb_group = run.outputs["loadBalancer"]["securityGroupId"]
+        ingress = [r.inputs for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+                   if r.inputs["securityGroupId"] == lb_group]
+        assert sorted(r["fromPort"] for r in ingress) == ([80, 443] if https else [80])
+        assert {r["cidrIpv4"] for r in ingress} == {"0.0.0.0/0"}
+        egress = {r.inputs["securityGroupId"]: r.inputs
+                  for r in run.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")}
+        # the load balancer reaches only into the VPC; each service reaches out (registry, AWS APIs)
+        assert len(egress) == 3 and egress[lb_group]["cidrIpv4"] == "10.0.0.0/16"
+
+
 # ----------------------------------------------------------------------------- protection
 
 

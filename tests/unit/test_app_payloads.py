@@ -10,7 +10,7 @@ import pytest
 from botocore.validate import ParamValidator
 from moto import mock_aws
 
-from infra.app.policies import ACCOUNT_WIDE_ACTIONS
+from infra.app.policies import ACCOUNT_WIDE_ACTIONS, secret_resource_arn
 from infra.program import main
 from tests.support.pulumi_harness import DockyardMocks, run_program
 from tests.unit.app_fixtures import REGISTRY, SERVICES, app, task_containers
@@ -28,7 +28,8 @@ def assert_valid(service: str, operation: str, params: dict) -> None:
 def dev():
     return app("dev", **{"dockyard:services": {**SERVICES, "web": {
         "port": 8080, "secrets": {"API_TOKEN": "/acme/dev/token",
-                                  "STRIPE": "arn:aws:secretsmanager:us-east-1:123456789012:secret:stripe-AbC"}}}})
+                                  "STRIPE": "arn:aws:secretsmanager:us-east-1:123456789012:secret:stripe-AbC",
+                                  "DB_URL": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf:url::"}}}})
 
 
 def task_params(task) -> dict:
@@ -137,12 +138,37 @@ def test_iam_documents_parse_and_grant_no_wildcards(dev):
     assert by_sid["PullOwnRepository"]["Resource"] == "arn:aws:ecr:us-east-1:123456789012:repository/dockyard/web"
     assert by_sid["WriteOwnLogs"]["Resource"].startswith("arn:aws:logs:us-east-1:123456789012:log-group:/dockyard/dev/web")
     assert by_sid["ReadNamedParameters"]["Resource"] == ["arn:aws:ssm:us-east-1:123456789012:parameter/acme/dev/token"]
-    assert "arn:aws:secretsmanager:us-east-1:123456789012:secret:stripe-AbC" in by_sid["ReadNamedSecrets"]["Resource"]
+    named = by_sid["ReadNamedSecrets"]["Resource"]
+    # a partial ARN (no 6-character suffix) matches the secret through `-??????`; a JSON-key reference
+    # grants the secret it names, while the container keeps the whole reference
+    assert "arn:aws:secretsmanager:us-east-1:123456789012:secret:stripe-AbC-??????" in named
+    assert "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf" in named
+    assert not any(arn.endswith("::") for arn in named)
+    web_secrets = {s["name"]: s["valueFrom"] for s in task_containers(dev)["web"]["secrets"]}
+    assert web_secrets["DB_URL"] == "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf:url::"
     assert any(arn.startswith("arn:aws:secretsmanager") and "rds!db" in arn
                for arn in by_sid["ReadNamedSecrets"]["Resource"])
     trust = json.loads(roles[0].inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
     assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+
+
+SM = "arn:aws:secretsmanager:us-east-1:123456789012:secret"
+
+
+@pytest.mark.parametrize("ref, resource", [
+    (f"{SM}:db-AbCdEf:password::", f"{SM}:db-AbCdEf"),
+    (f"{SM}:db-AbCdEf:password:AWSCURRENT:", f"{SM}:db-AbCdEf"),
+    (f"{SM}:db-AbCdEf::AWSPREVIOUS:", f"{SM}:db-AbCdEf"),
+    (f"{SM}:db-AbCdEf", f"{SM}:db-AbCdEf"),
+    (f"{SM}:db:password::", f"{SM}:db-??????"),
+    (f"{SM}:prod/stripe", f"{SM}:prod/stripe-??????"),
+    (f"{SM}:rds!db-0a1b2c3d-AbCdEf", f"{SM}:rds!db-0a1b2c3d-AbCdEf"),
+    ("/acme/dev/token", "arn:aws:ssm:us-east-1:123456789012:parameter/acme/dev/token"),
+    ("arn:aws:ssm:us-east-1:123456789012:parameter/acme/token", "arn:aws:ssm:us-east-1:123456789012:parameter/acme/token"),
+])
+def test_secret_grants_name_the_secret_not_the_reference(ref, resource):
+    assert secret_resource_arn(ref, region="us-east-1", account_id="123456789012") == resource
 
 
 def test_registry_images_reach_the_app_task_definitions_unchanged():

@@ -14,6 +14,7 @@ from infra.config import AppSettings
 from infra.errors import BadInput, DockyardError, ImageRefError
 from infra.images import ImageRef
 from infra.manifest import Release
+from infra.release.branch_images import ImageRemoval, remove_branch_images
 from infra.release.context import Context, read_source
 from infra.release.project import Environment, raw_stack_config, split_secrets
 from infra.release.promotion import deploy_release
@@ -32,6 +33,7 @@ class BranchResult:
     url: str | None = None
     changes: dict[str, int] = field(default_factory=dict)
     text: str = ""
+    removal: ImageRemoval = field(default_factory=ImageRemoval)  # destroy: the branch-only images
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"branch": self.branch, "stack": self.stack, "action": self.action}
@@ -40,7 +42,7 @@ class BranchResult:
         if self.action == "preview":
             data.update(changes=self.changes, comment=self.comment())
         if self.action == "destroy":
-            data.update(destroyed=True)
+            data.update(destroyed=True, **self.removal.to_json())
         return data
 
     def comment(self) -> str:
@@ -56,20 +58,22 @@ class BranchResult:
                     f"URL: {self.url or '(no routed service)'}", f"Remove it with: dockyard branch destroy {self.branch}"]
         if self.action == "preview":
             return [self.comment()]
-        return [f"Branch stack {self.stack} destroyed: resources, stack, config file and release removed."]
+        return [f"Branch stack {self.stack} destroyed: resources, stack, config file and release removed.",
+                *self.removal.lines()]
 
 
 @dataclass
 class GcResult:
     destroyed: list[str]
     kept: list[str]
+    removal: ImageRemoval = field(default_factory=ImageRemoval)
 
     def to_json(self) -> dict[str, Any]:
-        return {"destroyed": self.destroyed, "kept": self.kept}
+        return {"destroyed": self.destroyed, "kept": self.kept, **self.removal.to_json()}
 
     def lines(self) -> list[str]:
         return [f"Destroyed {len(self.destroyed)} branch stack(s): {', '.join(self.destroyed) or 'none'}.",
-                f"Kept: {', '.join(self.kept) or 'none'}."]
+                f"Kept: {', '.join(self.kept) or 'none'}.", *self.removal.lines()]
 
 
 def parse_overrides(values: list[str]) -> dict[str, str]:
@@ -209,10 +213,11 @@ def destroy(ctx: Context, branch: str, *, base: str | None = None) -> BranchResu
         ctx.deployer.destroy(stack)
     except BadInput as err:  # the stack never made it to the backend: clean up the rest anyway
         ctx.log(f"{stack}: {err.message}; removing its config and release")
+    removal = remove_branch_images(ctx, env)  # reads the branch's release history: before it is deleted
     ctx.store(env).delete()
     _remove_empty_render_dir(ctx, env)
     env.config_file.unlink(missing_ok=True)
-    return BranchResult(branch=branch, stack=stack, action="destroy")
+    return BranchResult(branch=branch, stack=stack, action="destroy", removal=removal)
 
 
 def _remove_empty_render_dir(ctx: Context, env: Environment) -> None:
@@ -233,7 +238,7 @@ def gc(ctx: Context, *, keep: list[str], idle_for: str | None, base: str | None 
     summaries = {s.name: s for s in ctx.deployer.stacks() if naming.is_branch_stack(s.name)}
     candidates = sorted(set(summaries) | set(ctx.project.branch_stacks()))
     now = ctx.now()
-    destroyed, kept = [], []
+    destroyed, kept, removal = [], [], ImageRemoval()
     for stack in candidates:
         summary = summaries.get(stack)
         if max_idle is None:
@@ -250,12 +255,12 @@ def gc(ctx: Context, *, keep: list[str], idle_for: str | None, base: str | None 
             kept.append(stack)
             continue
         try:
-            destroy(ctx, stack, base=base)
+            removal += destroy(ctx, stack, base=base).removal
             destroyed.append(stack)
         except DockyardError as err:
             ctx.log(f"{stack}: not destroyed: {err.message}")
             kept.append(stack)
-    return GcResult(destroyed=destroyed, kept=kept)
+    return GcResult(destroyed=destroyed, kept=kept, removal=removal)
 
 
 def _aware(moment: datetime) -> datetime:

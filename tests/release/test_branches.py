@@ -69,7 +69,8 @@ def test_destroy_removes_stack_config_and_release(dockyard):
     _, up, _ = dockyard("branch", "up", "fix-x", "--json")
     stack = up["stack"]
     code, out, _ = dockyard("branch", "destroy", "fix-x", "--json")
-    assert code == 0 and out == {"branch": "fix-x", "stack": stack, "action": "destroy", "destroyed": True}
+    assert code == 0 and out == {"branch": "fix-x", "stack": stack, "action": "destroy", "destroyed": True,
+                               "removedImages": [], "skippedImages": []}
     assert dockyard.engine.destroyed == [stack]
     assert not (dockyard.project.dir / f"Pulumi.{stack}.yaml").exists()
     env_store_gone = dockyard("history", stack, "--json")
@@ -133,7 +134,7 @@ def test_gc_idle_for_skips_stacks_the_backend_does_not_know(dockyard):
     stack = dockyard("branch", "up", "local-only", "--json")[1]["stack"]
     dockyard.engine.deployed.pop(stack)  # its config is here, its stack is not in the backend
     code, out, _ = dockyard("branch", "gc", "--idle-for", "1d", "--json")
-    assert code == 0 and out == {"destroyed": [], "kept": [stack]}
+    assert code == 0 and out == {"destroyed": [], "kept": [stack], "removedImages": [], "skippedImages": []}
 
 
 def test_secret_config_is_copied_by_the_engine_never_as_ciphertext(dockyard):

@@ -38,7 +38,9 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       1096, 1827, 2192, 2557, 2922, 3288, 3653)
 PLATFORMS = ("linux/amd64", "linux/arm64")
 
-COMMON_KEYS = ("role", "services", "releaseParameter")
+# `services` is meant for the project level (Pulumi.yaml), one map for every stack; a stack changes
+# single settings with `serviceOverrides` (the engine would replace the whole map otherwise).
+COMMON_KEYS = ("role", "services", "serviceOverrides", "releaseParameter")
 REGISTRY_KEYS = ("prebuilt", "registry", "oci", "publish", "keepImages", "untaggedExpiryDays")
 APP_KEYS = ("target", "imageSource", "releaseDir", "registryStack", "ephemeral", "shareFrom",
             "database", "kubernetes", "network", "logRetentionDays", "certificateArn")
@@ -275,10 +277,13 @@ def load(
     except BadInput as err:
         raise ConfigError(err.message) from None
     release_parameter = _parameter("releaseParameter", values.get("releaseParameter"), stack)
-    if role == "registry":
-        return _registry(values, stack, release_parameter, discovered_services)
-    registry_stack = None if organization is None else naming.qualified_stack(organization, project, "registry")
-    return _app(values, stack, release_parameter, secrets, registry_stack)
+    try:
+        if role == "registry":
+            return _registry(values, stack, release_parameter, discovered_services)
+        registry_stack = None if organization is None else naming.qualified_stack(organization, project, "registry")
+        return _app(values, stack, release_parameter, secrets, registry_stack)
+    except ConfigError as err:
+        raise _attributed(err, values) from None
 
 
 # ----------------------------------------------------------------------------- registry
@@ -286,9 +291,7 @@ def load(
 
 def _registry(values: dict[str, Any], stack: str, release_parameter: str,
               discovered: Collection[str]) -> RegistrySettings:
-    raw_services = _object("services", values.get("services"), default=None)
-    if raw_services is None:
-        raw_services = {name: {} for name in sorted(discovered)}
+    raw_services = _merged_services(values, {name: {} for name in sorted(discovered)})
     if not raw_services:
         raise ConfigError("dockyard:services: no services; add images/<service>/Dockerfile "
                           "or set dockyard:services")
@@ -296,7 +299,8 @@ def _registry(values: dict[str, Any], stack: str, release_parameter: str,
     for name, raw in raw_services.items():
         _service_name(name)
         entry = _object(f"services.{name}", raw, default={}) or {}
-        _known_keys(f"services.{name}", entry, BUILD_KEYS, others=(SERVICE_KEYS, "app"))
+        # One map serves every stack: the registry reads the build keys and leaves the rest to app stacks.
+        _known_keys(f"services.{name}", entry, _all_service_keys())
         context = _text(f"services.{name}.context", entry.get("context", f"images/{name}"))
         builder = _choice(f"services.{name}.builder", entry.get("builder", "docker"), BUILDERS)
         builds[name] = BuildSettings(
@@ -364,6 +368,58 @@ def _oci(raw: Any, registry: str) -> OciRegistry | None:
     return OciRegistry(host=host, prefix=prefix)
 
 
+def _all_service_keys() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(SERVICE_KEYS + BUILD_KEYS))
+
+
+def _merged_services(values: Mapping[str, Any], default: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`services` (or `default`) with this stack's `serviceOverrides` merged over it.
+
+    Overrides merge per service and per key; map values (environment, secrets, buildArgs) merge per
+    entry; null removes a key. An override names an existing service: it never adds one.
+    """
+    services = _object("services", values.get("services"), default=None)
+    if services is None:
+        services = default
+    overrides = _object("serviceOverrides", values.get("serviceOverrides"), default={}) or {}
+    if not overrides:
+        return services
+    merged = dict(services or {})
+    for name, raw in overrides.items():
+        path = f"serviceOverrides.{name}"
+        if name not in merged:
+            raise ConfigError(f"dockyard:{path}: {name!r} is not a service; services: "
+                              f"{', '.join(sorted(merged)) or 'none'}")
+        entry = _object(path, raw, default=None)
+        if entry is None:
+            raise _fail(path, raw, "an object of the service's settings to change")
+        _known_keys(path, entry, _all_service_keys())
+        result = dict(_object(f"services.{name}", merged[name], default={}) or {})
+        for key, value in entry.items():
+            if value is None:
+                result.pop(key, None)
+            elif isinstance(value, dict) and isinstance(result.get(key), dict):
+                result[key] = {k: v for k, v in {**result[key], **value}.items() if v is not None}
+            else:
+                result[key] = value
+        merged[name] = result
+    return merged
+
+
+def _attributed(err: ConfigError, values: Mapping[str, Any]) -> ConfigError:
+    """Report a bad service value under the key the user wrote: `serviceOverrides.<name>.<key>` when
+    this stack's override set it, `services.<name>.<key>` otherwise."""
+    match = re.match(r"^dockyard:services\.([a-z0-9-]+)\.([A-Za-z]+)", err.message)
+    try:
+        overrides = _json("serviceOverrides", values.get("serviceOverrides"))
+    except ConfigError:
+        return err
+    if match and isinstance(overrides, dict) and isinstance(overrides.get(match[1]), dict) \
+            and match[2] in overrides[match[1]]:
+        return ConfigError("dockyard:serviceOverrides." + err.message[len("dockyard:services."):], hint=err.hint)
+    return err
+
+
 def _prebuilt_ref(path: str, ref: Any, registry: str) -> str:
     if not isinstance(ref, str):
         raise ConfigError(f"dockyard:{path}: got {ref!r}; expected a pinned image reference")
@@ -385,10 +441,11 @@ def _prebuilt_ref(path: str, ref: Any, registry: str) -> str:
 def _app(values: dict[str, Any], stack: str, release_parameter: str, secrets: set[str],
          default_registry_stack: str | None) -> AppSettings:
     target = _choice("target", values.get("target", "ecs"), ("ecs", "kubernetes"))
-    raw_services = _object("services", values.get("services"), default=None)
+    raw_services = _merged_services(values, None)
     if not raw_services:
         raise ConfigError("dockyard:services is not set; an app stack names the services it runs",
-                          hint="pulumi config set --path 'dockyard:services.web.port' 8080")
+                          hint="set it once for every stack in Pulumi.yaml (config: dockyard:services: value: …), "
+                               "or: pulumi config set --path 'dockyard:services.web.port' 8080")
     services = {name: _service(name, raw, target) for name, raw in raw_services.items()}
     _check_routing(services)
     if target == "ecs":
@@ -430,7 +487,8 @@ def _service(name: str, raw: Any, target: str) -> ServiceSettings:
     _service_name(name)
     p = f"services.{name}"
     entry = _object(p, raw, default={}) or {}
-    _known_keys(p, entry, SERVICE_KEYS, others=(BUILD_KEYS, "registry"))
+    # One map serves every stack: an app stack reads its keys and leaves the build keys to the registry.
+    _known_keys(p, entry, _all_service_keys())
     cpu = _choice(f"{p}.cpu", _int(f"{p}.cpu", entry.get("cpu", 256), 1, 16384), tuple(FARGATE_SIZES))
     memory = _int(f"{p}.memory", entry.get("memory", 512), 1, 122880)
     if memory not in FARGATE_SIZES[cpu]:

@@ -115,6 +115,29 @@ def pin_hint(env: str) -> str:
             f"(or file), then dockyard promote {env} --from registry")
 
 
+def project_config(project_file: Path) -> dict[str, Any]:
+    """Pulumi.yaml's `config:` values, as the engine hands them to every stack of the project.
+
+    A key holds a plain value or `{value: …}` (`default:` for declared keys); a key without a
+    namespace is the project's own (`services` is `dockyard:services`).
+    """
+    if not project_file.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(project_file.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise BadInput(f"{project_file.name} is not valid YAML: {err}") from None
+    name = str(data.get("name", "dockyard"))
+    values = {}
+    for key, item in (data.get("config") or {}).items():
+        if isinstance(item, dict):
+            if "value" not in item and "default" not in item:
+                continue  # a declaration without a value: each stack sets it
+            item = item["value"] if "value" in item else item["default"]
+        values[key if ":" in key else f"{name}:{key}"] = item
+    return values
+
+
 def read_stack_config(path: Path) -> tuple[dict[str, Any], set[str]]:
     """A stack file's config as the engine would pass it: strings, objects as JSON, secrets marked."""
     try:
@@ -122,7 +145,9 @@ def read_stack_config(path: Path) -> tuple[dict[str, Any], set[str]]:
     except yaml.YAMLError as err:
         raise BadInput(f"{path.name} is not valid YAML: {err}") from None
     values, secret_keys = {}, set()
-    for key, value in (data.get("config") or {}).items():
+    # The stack's keys win whole, as in the engine: a project-level value only fills a key the stack lacks.
+    merged = {**project_config(path.parent / PROJECT_FILE), **(data.get("config") or {})}
+    for key, value in merged.items():
         plain, secret = _strip_secrets(value)
         if secret:
             secret_keys.add(key)

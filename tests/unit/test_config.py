@@ -218,7 +218,6 @@ def test_kubeconfig_must_be_secret():
     ({"services": {"web": {"environment": {"A": {"nested": 1}}}}}, "dockyard:services.web.environment.A"),
     ({"services": {"web": {"environment": {"1A": "x"}}}}, "dockyard:services.web.environment.1A"),
     ({"services": {"web": {"secrets": {"TOKEN": "plain-text-secret"}}}}, "dockyard:services.web.secrets.TOKEN"),
-    ({"services": {"web": {"context": "x"}}}, "dockyard:services.web.context applies to role registry only"),
     ({"services": {"web": {"prot": 80}}}, "dockyard:services.web.prot is not a setting here"),
     ({"target": "lambda"}, "dockyard:target: got 'lambda'; expected one of ecs, kubernetes"),
     ({"imageSource": "s3"}, "dockyard:imageSource: got 's3'; expected one of stack, ssm, file"),
@@ -347,3 +346,93 @@ def test_bad_rule_priorities(services, message):
     refused(message, app, services=services)
 
 
+# ----------------------------------------------------------------------------- one services map for every stack
+
+SHARED = {"web": {"port": 8080, "cpu": 512, "memory": 1024, "platform": "linux/arm64", "healthCheckPath": "/ready",
+                  "environment": {"LOG_LEVEL": "debug", "REGION": "eu"}, "buildArgs": {"PY": "3.12"}},
+          "worker": {"healthCheckCommand": ["python", "worker.py", "--check"], "dockerfile": "images/worker/Containerfile"}}
+
+
+def test_one_shared_services_map_serves_the_registry_and_the_app_stacks():
+    built = registry(services=SHARED)
+    assert built.services == ("web", "worker")
+    assert built.builds["web"].platform == "linux/arm64" and built.builds["web"].build_args == {"PY": "3.12"}
+    assert built.builds["worker"].dockerfile == "images/worker/Containerfile"
+    run = app(services=SHARED)
+    assert (run.services["web"].port, run.services["web"].cpu, run.services["web"].platform) == (8080, 512, "linux/arm64")
+    assert run.services["worker"].health_check_command == ("python", "worker.py", "--check")
+
+
+def test_service_overrides_change_only_their_own_keys():
+    import dataclasses
+
+    plain = app(services=SHARED)
+    prod = app(services=SHARED, serviceOverrides={"web": {"cpu": 1024, "memory": 2048, "desiredCount": 3,
+                                                          "environment": {"LOG_LEVEL": "info"}}})
+    web = prod.services["web"]
+    assert (web.cpu, web.memory, web.desired_count) == (1024, 2048, 3)
+    assert web.environment == {"LOG_LEVEL": "info", "REGION": "eu"}  # maps merge per key
+    assert web == dataclasses.replace(plain.services["web"], cpu=1024, memory=2048, desired_count=3, min_count=3,
+                                      max_count=6, environment={"LOG_LEVEL": "info", "REGION": "eu"})
+    assert prod.services["worker"] == plain.services["worker"]
+    # null removes a shared key; the registry reads overrides of its own keys too
+    assert app(services=SHARED, serviceOverrides={"web": {"healthCheckPath": None}}).services["web"].health_check_path \
+        == "/healthz"
+    assert registry(services=SHARED, serviceOverrides={"web": {"platform": "linux/amd64", "cpu": 4096}}) \
+        .builds["web"].platform == "linux/amd64"
+
+
+@pytest.mark.parametrize("loader, values, message", [
+    (registry, {"services": {"web": {"prot": 8080}}}, "dockyard:services.web.prot is not a setting here"),
+    (app, {"services": {"web": {"contxt": "x"}}}, "dockyard:services.web.contxt is not a setting here"),
+    (app, {"services": SHARED, "serviceOverrides": {"web": {"cpuu": 1}}},
+     "dockyard:serviceOverrides.web.cpuu is not a setting here"),
+    (registry, {"services": SHARED, "serviceOverrides": {"api": {"cpu": 512}}},
+     "dockyard:serviceOverrides.api: 'api' is not a service; services: web, worker"),
+    (app, {"services": SHARED, "serviceOverrides": {"web": {"cpu": 300}}},
+     "dockyard:serviceOverrides.web.cpu: got 300; expected one of 256"),
+    (app, {"services": SHARED, "serviceOverrides": {"web": 3}}, "dockyard:serviceOverrides.web: got 3; expected an object"),
+    (app, {"services": SHARED, "serviceOverrides": "web"}, "dockyard:serviceOverrides: got 'web'; expected an object"),
+])
+def test_bad_shared_services_and_overrides_name_their_key_path(loader, values, message):
+    refused(message, loader, **values)
+
+
+def test_stack_files_are_read_with_the_project_level_config(tmp_path):
+    import yaml
+
+    from infra.release.project import read_stack_config
+
+    (tmp_path / "Pulumi.yaml").write_text(yaml.safe_dump({"name": "dockyard", "runtime": "python", "config": {
+        "dockyard:services": {"value": SHARED}, "imageSource": "file", "dockyard:target": {"value": "kubernetes"}}}))
+    (tmp_path / "Pulumi.prod.yaml").write_text(yaml.safe_dump({"config": {
+        "dockyard:role": "app", "dockyard:target": "ecs", "dockyard:serviceOverrides": {"web": {"cpu": 1024, "memory": 2048}}}}))
+    (tmp_path / "Pulumi.own.yaml").write_text(yaml.safe_dump({"config": {
+        "dockyard:role": "app", "dockyard:services": {"api": {"port": 80}}}}))
+    values, _ = read_stack_config(tmp_path / "Pulumi.prod.yaml")
+    prod = config.load(values, stack="prod")
+    # The engine's merge: a project value for every key the stack does not set; the stack's wins whole.
+    assert (prod.target, prod.image_source, prod.services["web"].cpu, prod.services["web"].port) == (
+        "ecs", "file", 1024, 8080)
+    own = config.load(read_stack_config(tmp_path / "Pulumi.own.yaml")[0], stack="own")
+    assert set(own.services) == {"api"} and own.target == "kubernetes"
+
+
+def test_shipped_stacks_share_the_projects_services_map():
+    from pathlib import Path
+
+    import yaml
+
+    from infra.release.project import read_stack_config
+
+    root = Path(__file__).resolve().parents[2]
+    assert "dockyard:services" in yaml.safe_load((root / "Pulumi.yaml").read_text())["config"]
+    loaded = {}
+    for stack in ("registry", "dev", "prod"):
+        assert "dockyard:services" not in yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text())["config"]
+        loaded[stack] = config.load(read_stack_config(root / f"Pulumi.{stack}.yaml")[0], stack=stack,
+                                    discovered_services=["web", "worker"])
+    assert set(loaded["registry"].services) == set(loaded["dev"].services) == set(loaded["prod"].services)
+    dev, prod = loaded["dev"].services["web"], loaded["prod"].services["web"]
+    assert (prod.port, prod.health_check_path, prod.platform) == (dev.port, dev.health_check_path, dev.platform)
+    assert (prod.cpu, prod.max_count) != (dev.cpu, dev.max_count)

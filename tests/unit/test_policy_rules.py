@@ -14,7 +14,7 @@ from infra.program import main
 from infra.release.branches import branch_config
 from infra.release.context import Context
 from infra.release.demo import app_config
-from infra.release.project import Project, read_stack_config
+from infra.release.project import Project, project_config, read_stack_config
 from policy import rules
 from policy.rules import RuleContext, evaluate
 from tests.support.pulumi_harness import DockyardMocks, run_program
@@ -134,6 +134,8 @@ def branch_of_dev() -> dict:
     engine = SimpleNamespace(qualified_name=lambda stack: f"organization/dockyard/{stack}")
     config, _ = branch_config(Context(project=project, deployer_factory=lambda: engine),
                               project.app_environment("dev"), "branch-feature-x")
+    # The branch's stack file, under the project-level config the engine applies to every stack.
+    config = {**project_config(ROOT / "Pulumi.yaml"), **config}
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 

@@ -115,7 +115,7 @@ def test_configured_services_and_build_options_reach_the_build():
     ({"dockyard:registry": "external"}, "dockyard:prebuilt has no image for web, worker"),
     ({"dockyard:keepImages": "0"}, "dockyard:keepImages: got '0'"),
     ({"dockyard:services": {"api": {}}}, "dockyard:services.api.context: images/api is not a directory"),
-    ({"dockyard:services": {"web": {"port": 8080}}}, "dockyard:services.web.port applies to role app"),
+    ({"dockyard:services": {"web": {"port": 8080, "prot": 8080}}}, "dockyard:services.web.prot is not a setting"),
 ])
 def test_bad_config_stops_before_any_resource(config, culprit):
     mocks = DockyardMocks()

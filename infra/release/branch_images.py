@@ -86,7 +86,8 @@ def images_elsewhere(ctx: Context, branch_stack: str) -> tuple[list[str], list[s
 
 def remove_branch_images(ctx: Context, env: Environment) -> ImageRemoval:
     """Remove the images only this branch stack's release history names. Call before its store is deleted."""
-    assert naming.is_branch_stack(env.name), env.name
+    if not naming.is_branch_stack(env.name):
+        raise BadInput(f"{env.name} is not a branch stack; only a branch's own images are ever removed")
     mine = _released(ctx.store(env))
     if not mine:
         return ImageRemoval()

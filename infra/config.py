@@ -46,7 +46,7 @@ APP_KEYS = ("target", "imageSource", "releaseDir", "registryStack", "ephemeral",
             "database", "kubernetes", "network", "logRetentionDays", "certificateArn")
 SERVICE_KEYS = ("port", "cpu", "memory", "desiredCount", "minCount", "maxCount",
                 "healthCheckPath", "healthCheckCommand", "path", "host", "environment", "secrets", "platform",
-                "priority")
+                "priority", "databaseMaster")
 BUILD_KEYS = ("context", "dockerfile", "platform", "buildArgs", "builder", "packerTemplate")
 BUILDERS = ("docker", "packer")
 REGISTRY_KINDS = ("ecr", "oci", "external")
@@ -122,6 +122,8 @@ class ServiceSettings:
     secrets: Mapping[str, str]
     platform: str = "linux/amd64"  # the image's platform: where its tasks and pods may run
     priority: int | None = None  # ECS: an explicit listener rule priority; None: derived from the name
+    # ECS: receives the RDS master credentials; otherwise it connects with IAM auth as its own user
+    database_master: bool = False
 
     @property
     def routed(self) -> bool:
@@ -454,6 +456,15 @@ def _app(values: dict[str, Any], stack: str, release_parameter: str, secrets: se
     share_from = values.get("shareFrom")
     if share_from is not None:
         share_from = _qualified_stack("shareFrom", share_from)
+    ephemeral = _bool("ephemeral", values.get("ephemeral", False))
+    if ephemeral or share_from:
+        # RDS rotates the managed master secret, ECS reads secrets only at task start, and a
+        # preview has no business holding the base's master password.
+        for s in sorted(services.values(), key=lambda s: s.name):
+            if s.database_master:
+                raise ConfigError(f"dockyard:services.{s.name}.databaseMaster: got true; branch stacks (ephemeral "
+                                  "or shareFrom) never receive the database master secret; remove it (services "
+                                  "connect with IAM database authentication as their own user)")
     kubernetes = _kubernetes(values.get("kubernetes"), "kubernetes" in secrets)
     if target == "kubernetes" and naming.is_branch_stack(stack) and kubernetes.host is None:
         hostless = sorted(s.name for s in services.values() if s.routed and s.host is None)
@@ -471,7 +482,7 @@ def _app(values: dict[str, Any], stack: str, release_parameter: str, secrets: se
         registry_stack=(_qualified_stack("registryStack", values["registryStack"]) if "registryStack" in values
                         else default_registry_stack),
         release_parameter=release_parameter,
-        ephemeral=_bool("ephemeral", values.get("ephemeral", False)),
+        ephemeral=ephemeral,
         share_from=share_from,
         database=_database(values.get("database", None), target, share_from),
         kubernetes=kubernetes,
@@ -523,6 +534,7 @@ def _service(name: str, raw: Any, target: str) -> ServiceSettings:
         secrets=_secret_map(f"{p}.secrets", entry.get("secrets"), target),
         platform=_choice(f"{p}.platform", entry.get("platform", "linux/amd64"), PLATFORMS),
         priority=_priority(p, name, entry, port, path, host),
+        database_master=_bool(f"{p}.databaseMaster", entry.get("databaseMaster", False)),
     )
 
 
@@ -713,6 +725,25 @@ def _selector(path: str, raw: Any) -> dict[str, Any]:
     return {"matchLabels": dict(labels)}
 
 
+# EC2 refuses subnets smaller than /28.
+MIN_SUBNET_PREFIX = 28
+
+
+def _vpc_cidr(value: Any, zones: int) -> str:
+    """A public and a private subnet per zone, split evenly (2 x zones rounded up to a power of two)."""
+    cidr = _match("network.cidr", value, _CIDR, "an IPv4 CIDR from /16 to /28")
+    try:
+        network = ipaddress.IPv4Network(cidr)
+    except ValueError:
+        raise _fail("network.cidr", cidr, "a network address (host bits zero), like 10.0.0.0/16") from None
+    blocks = 2 * zones
+    longest = MIN_SUBNET_PREFIX - (blocks - 1).bit_length()
+    if network.prefixlen > longest:
+        raise ConfigError(f"dockyard:network.cidr: got {cidr!r}; {zones} zones need {blocks} subnets of at least "
+                          f"/{MIN_SUBNET_PREFIX}: expected a prefix from /16 to /{longest}")
+    return cidr
+
+
 def _network(raw: Any) -> NetworkSettings:
     entry = _object("network", raw, default={}) or {}
     _known_keys("network", entry, NETWORK_KEYS)
@@ -721,10 +752,13 @@ def _network(raw: Any) -> NetworkSettings:
         stray = sorted(k for k in ("publicSubnetIds", "privateSubnetIds") if k in entry)
         if stray:
             raise ConfigError(f"dockyard:network.{stray[0]} needs dockyard:network.vpcId, the VPC the subnets are in")
+        zones = _int("network.availabilityZones", entry.get("availabilityZones", 2), 2, 6)
         return NetworkSettings(
-            cidr=_match("network.cidr", entry.get("cidr", "10.0.0.0/16"), _CIDR, "an IPv4 CIDR from /16 to /28"),
-            availability_zones=_int("network.availabilityZones", entry.get("availabilityZones", 2), 2, 6),
-            nat_gateways=_int("network.natGateways", entry.get("natGateways", 1), 0, 6),
+            cidr=_vpc_cidr(entry.get("cidr", "10.0.0.0/16"), zones),
+            availability_zones=zones,
+            # Tasks run in private subnets: without a NAT gateway they cannot pull images, write logs or read
+            # secrets. A VPC that reaches AWS through endpoints instead is an existing one (vpcId).
+            nat_gateways=_int("network.natGateways", entry.get("natGateways", 1), 1, 6),
         )
     for key in ("cidr", "availabilityZones", "natGateways"):
         if key in entry:

@@ -101,6 +101,11 @@ def qualified_stack(organization: str, project: str, stack: str) -> str:
     return f"{organization}/{project}/{stack}"
 
 
+def database_user(service: str) -> str:
+    """A service's own PostgreSQL user for IAM database authentication (no quoting needed)."""
+    return validate_service_name(service).replace("-", "_")
+
+
 def release_parameter(stack: str) -> str:
     return f"/dockyard/{stack}/release"
 

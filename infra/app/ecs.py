@@ -73,7 +73,9 @@ def _own(settings: AppSettings, routed: bool) -> Platform:
         raise pulumi.RunError(str(ConfigError(
             f"dockyard:network.availabilityZones: got {settings.network.availability_zones}; "
             f"this region has {len(zones)} available")))
-    network = Network("network", NetworkArgs(settings=settings.network, availability_zones=zones))
+    retains_database = isinstance(settings.database, DatabaseSettings) and not settings.ephemeral
+    network = Network("network", NetworkArgs(settings=settings.network, availability_zones=zones,
+                                             retain_private=retains_database))
     cluster = aws.ecs.Cluster("cluster", name=naming.cluster(settings.stack),
                               settings=[{"name": "containerInsights", "value": "enabled"}])
     balancer = None
@@ -87,10 +89,11 @@ def _own(settings: AppSettings, routed: bool) -> Platform:
     if isinstance(settings.database, DatabaseSettings):
         database = Database("database", DatabaseArgs(
             stack=settings.stack, settings=settings.database, vpc_id=network.vpc_id,
-            private_subnet_ids=network.private_subnet_ids, ephemeral=settings.ephemeral))
-        connection = pulumi.Output.all(database.address, database.name, database.secret_arn).apply(
-            lambda v: DatabaseConnection(address=v[0], port=POSTGRES_PORT, name=v[1], username=MASTER_USERNAME,
-                                         secret_arn=v[2]))
+            private_subnet_ids=network.private_subnet_ids, ephemeral=settings.ephemeral,
+            log_retention_days=settings.log_retention_days))
+        connection = pulumi.Output.all(database.address, database.name, database.resource_id, database.secret_arn).apply(
+            lambda v: DatabaseConnection(address=v[0], port=POSTGRES_PORT, name=v[1], resource_id=v[2],
+                                         master_username=MASTER_USERNAME, master_secret_arn=v[3]))
         access = DatabaseAccess(connection=connection, security_group_id=database.security_group_id,
                                 port=POSTGRES_PORT)
 
@@ -102,9 +105,10 @@ def _own(settings: AppSettings, routed: bool) -> Platform:
     pulumi.export("loadBalancer", None if balancer is None else {
         "arn": balancer.arn, "dnsName": balancer.dns_name, "securityGroupId": balancer.security_group_id,
         "listenerArn": balancer.listener_arn, "certificateArn": settings.certificate_arn, "url": balancer.url})
+    # No master secret here: branch stacks read these outputs, and never receive it.
     pulumi.export("database", None if database is None else {
         "address": database.address, "port": POSTGRES_PORT, "name": database.name, "username": MASTER_USERNAME,
-        "secretArn": database.secret_arn, "securityGroupId": database.security_group_id})
+        "resourceId": database.resource_id, "securityGroupId": database.security_group_id})
     return Platform(
         vpc_id=network.vpc_id, private_subnet_ids=network.private_subnet_ids, cluster_arn=cluster.arn,
         cluster_name=cluster.name, listener_arn=balancer.listener_arn if balancer else None,
@@ -138,8 +142,8 @@ def _shared(settings: AppSettings) -> Platform:
     if database:
         access = DatabaseAccess(
             connection=DatabaseConnection(address=database["address"], port=int(database["port"]),
-                                          name=database["name"], username=database["username"],
-                                          secret_arn=database["secretArn"]),
+                                          name=database["name"], resource_id=database["resourceId"],
+                                          master_username=database["username"], master_secret_arn=None),
             security_group_id=database["securityGroupId"], port=int(database["port"]))
     return Platform(
         vpc_id=network["vpcId"], private_subnet_ids=network["privateSubnetIds"], cluster_arn=cluster["arn"],

@@ -9,7 +9,8 @@ import pulumi_aws as aws
 
 from infra import naming
 from infra.app import policies
-from infra.app.task_definition import SCRATCH_VOLUME, DatabaseConnection, container_definitions_json
+from infra.app.task_definition import (SCRATCH_VOLUME, DatabaseConnection, container_definitions_json,
+                                       database_user, uses_master)
 from infra.config import ServiceSettings
 from infra.images import ImageRef, cpu_architecture, ecr_repository_arn
 
@@ -73,19 +74,28 @@ class EcsService(pulumi.ComponentResource):
         trust = policies.ecs_tasks_trust_policy(args.account_id)
         execution_role = aws.iam.Role(f"{name}-execution", name=naming.iam_role(stack, service.name, "execution"),
                                       assume_role_policy=trust, opts=child)
-        database_secret = (pulumi.Output.from_input(args.database.connection).apply(lambda c: c.secret_arn)
-                           if args.database else pulumi.Output.from_input(""))
-        aws.iam.RolePolicy(
+        connection = pulumi.Output.from_input(args.database.connection) if args.database else None
+        # Only a service that opted in (databaseMaster) may read the master secret.
+        database_secret = (connection.apply(lambda c: c.master_secret_arn if uses_master(service, c) else "")
+                           if connection else pulumi.Output.from_input(""))
+        execution_policy = aws.iam.RolePolicy(
             f"{name}-execution", role=execution_role.id,
             policy=pulumi.Output.all(args.image, logs.arn, database_secret).apply(
                 lambda v: policies.execution_policy(
                     repository_arn=ecr_repository_arn(ImageRef.parse(v[0])), log_group_arn=v[1],
                     secret_arns=[*grants, *([v[2]] if v[2] else [])])),
             opts=child)
-        # The application's own identity: no permissions until the service needs some.
+        # The application's own identity: only IAM database authentication as its own database user.
         task_role = aws.iam.Role(f"{name}-task", name=naming.iam_role(stack, service.name, "task"),
                                  assume_role_policy=trust, opts=child)
-        connection = pulumi.Output.from_input(args.database.connection) if args.database else None
+        depends: list[pulumi.Resource] = [execution_policy]
+        if connection is not None:
+            depends.append(aws.iam.RolePolicy(
+                f"{name}-task", role=task_role.id,
+                policy=connection.apply(lambda c: policies.database_connect_policy(
+                    region=args.region, account_id=args.account_id, resource_id=c.resource_id,
+                    user=database_user(service, c))),
+                opts=child))
         definitions = pulumi.Output.all(args.image, logs.name, connection).apply(
             lambda v: container_definitions_json(service, image=v[0], log_group=v[1], region=args.region,
                                                  secrets=secret_arns, database=v[2]))
@@ -105,11 +115,10 @@ class EcsService(pulumi.ComponentResource):
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-egress", security_group_id=group.id, ip_protocol="-1", cidr_ipv4="0.0.0.0/0",
             description="registry, AWS APIs and dependencies", opts=child)
-        depends: list[pulumi.Resource] = []
         load_balancers = []
         self.url = pulumi.Output.from_input(None)
         if args.route and service.port is not None:
-            aws.vpc.SecurityGroupIngressRule(
+            from_lb = aws.vpc.SecurityGroupIngressRule(
                 f"{name}-from-lb", security_group_id=group.id, ip_protocol="tcp", from_port=service.port,
                 to_port=service.port, referenced_security_group_id=args.route.load_balancer_security_group_id,
                 description="load balancer", opts=child)
@@ -123,15 +132,15 @@ class EcsService(pulumi.ComponentResource):
                 f"{name}-rule", listener_arn=args.route.listener_arn, priority=args.route.priority,
                 conditions=_conditions(service), actions=[{"type": "forward", "target_group_arn": target.arn}],
                 opts=child)
-            depends.append(rule)
+            depends += [rule, from_lb]
             load_balancers = [{"target_group_arn": target.arn, "container_name": service.name,
                                "container_port": service.port}]
             self.url = pulumi.Output.from_input(args.route.base_url).apply(lambda base: _service_url(base, service))
         if args.database:
-            aws.vpc.SecurityGroupIngressRule(
+            depends.append(aws.vpc.SecurityGroupIngressRule(
                 f"{name}-to-db", security_group_id=args.database.security_group_id, ip_protocol="tcp",
                 from_port=args.database.port, to_port=args.database.port, referenced_security_group_id=group.id,
-                description=f"dockyard {stack}/{service.name}", opts=child)
+                description=f"dockyard {stack}/{service.name}", opts=child))
 
         # Names are unique per cluster: a stack in a base's cluster prefixes its own.
         service_name = naming.fit(f"{stack}-{service.name}", 255) if args.shared_cluster else service.name
@@ -146,7 +155,8 @@ class EcsService(pulumi.ComponentResource):
             deployment_minimum_healthy_percent=100, deployment_maximum_percent=200,
             propagate_tags="SERVICE", enable_ecs_managed_tags=True,
             wait_for_steady_state=True,
-            # Autoscaling owns the running count once the service exists.
+            # Autoscaling owns the running count once the service exists. The first tasks start only
+            # once their execution role may pull and log and their traffic is admitted (IAM propagation).
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends, ignore_changes=["desiredCount"]))
         resource_id = pulumi.Output.concat("service/", args.cluster_name, "/", ecs_service.name)
         scaling = aws.appautoscaling.Target(

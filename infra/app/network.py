@@ -24,6 +24,8 @@ def subnet_cidrs(cidr: str, zones: int) -> tuple[list[str], list[str]]:
 class NetworkArgs:
     settings: NetworkSettings
     availability_zones: tuple[str, ...]  # resolved by the caller; only the first settings.availability_zones used
+    # Keep the VPC and private subnets on delete: a retained database's interfaces sit in them.
+    retain_private: bool = False
 
 
 class Network(pulumi.ComponentResource):
@@ -42,16 +44,17 @@ class Network(pulumi.ComponentResource):
             self.public_subnet_ids = pulumi.Output.from_input(list(settings.public_subnet_ids))
             self.private_subnet_ids = pulumi.Output.from_input(list(settings.private_subnet_ids))
         else:
-            self._create(name, settings, args.availability_zones)
+            self._create(name, settings, args.availability_zones, args.retain_private)
         self.register_outputs({"vpcId": self.vpc_id, "cidr": self.cidr, "publicSubnetIds": self.public_subnet_ids,
                                "privateSubnetIds": self.private_subnet_ids})
 
-    def _create(self, name: str, settings: NetworkSettings, zones: tuple[str, ...]) -> None:
+    def _create(self, name: str, settings: NetworkSettings, zones: tuple[str, ...], retain: bool) -> None:
         child = pulumi.ResourceOptions(parent=self)
+        kept = pulumi.ResourceOptions(parent=self, retain_on_delete=retain)
         zones = zones[: settings.availability_zones]
         public_cidrs, private_cidrs = subnet_cidrs(settings.cidr, len(zones))
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=settings.cidr, enable_dns_hostnames=True,
-                          enable_dns_support=True, tags={"Name": name}, opts=child)
+                          enable_dns_support=True, tags={"Name": name}, opts=kept)
         gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=child)
         public_routes = aws.ec2.RouteTable(f"{name}-public", vpc_id=vpc.id,
                                            routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": gateway.id}], opts=child)
@@ -71,7 +74,7 @@ class Network(pulumi.ComponentResource):
         for i, zone in enumerate(zones):
             subnet = aws.ec2.Subnet(f"{name}-private-{i}", vpc_id=vpc.id, cidr_block=private_cidrs[i],
                                     availability_zone=zone,
-                                    tags={"Name": f"{name}-private-{zone}", "dockyard:tier": "private"}, opts=child)
+                                    tags={"Name": f"{name}-private-{zone}", "dockyard:tier": "private"}, opts=kept)
             routes = [{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nats[i % len(nats)].id}] if nats else []
             table = aws.ec2.RouteTable(f"{name}-private-{i}", vpc_id=vpc.id, routes=routes, opts=child)
             aws.ec2.RouteTableAssociation(f"{name}-private-{i}", subnet_id=subnet.id, route_table_id=table.id,

@@ -50,6 +50,14 @@ def secret_resource_arn(ref: str, *, region: str, account_id: str, partition: st
     return prefix + (name if _SECRET_SUFFIX.search(name) else f"{name}-??????")
 
 
+def database_connect_policy(*, region: str, account_id: str, resource_id: str, user: str,
+                            partition: str = "aws") -> str:
+    """IAM database authentication as one database user of one instance."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "ConnectAsOwnUser", "Effect": "Allow", "Action": "rds-db:connect",
+        "Resource": f"arn:{partition}:rds-db:{region}:{account_id}:dbuser:{resource_id}/{user}"}]}, sort_keys=True)
+
+
 def execution_policy(*, repository_arn: str | None, log_group_arn: str, secret_arns: Sequence[str]) -> str:
     """Pull this service's repository, write its log group, read the secrets it names: nothing else."""
     statements: list[dict] = []

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from infra import naming
 from infra.config import ServiceSettings
 
 SCRATCH_VOLUME = "scratch"
@@ -20,8 +21,17 @@ class DatabaseConnection:
     address: str
     port: int
     name: str
-    username: str
-    secret_arn: str
+    resource_id: str  # the instance's DbiResourceId: what IAM database authentication grants name
+    master_username: str
+    master_secret_arn: str | None  # None where no service may have it (branch stacks)
+
+
+def database_user(service: ServiceSettings, database: DatabaseConnection) -> str:
+    return database.master_username if uses_master(service, database) else naming.database_user(service.name)
+
+
+def uses_master(service: ServiceSettings, database: DatabaseConnection | None) -> bool:
+    return bool(database and service.database_master and database.master_secret_arn)
 
 
 def health_check_command(service: ServiceSettings) -> list[str] | None:
@@ -45,10 +55,14 @@ def container_definitions(service: ServiceSettings, *, image: str, log_group: st
     environment = dict(service.environment)
     all_secrets = dict(secrets)
     if database is not None:
+        master = uses_master(service, database)
         environment.update(DATABASE_HOST=database.address, DATABASE_PORT=str(database.port),
-                           DATABASE_NAME=database.name, DATABASE_USER=database.username)
-        # The managed secret is JSON {"username", "password"}: ECS extracts the one key.
-        all_secrets["DATABASE_PASSWORD"] = f"{database.secret_arn}:password::"
+                           DATABASE_NAME=database.name, DATABASE_USER=database_user(service, database),
+                           DATABASE_AUTH="password" if master else "iam")
+        if master:
+            # Opted in (databaseMaster). The managed secret is JSON {"username", "password"}: ECS extracts
+            # the one key, at task start only, so a rotation needs a new deployment.
+            all_secrets["DATABASE_PASSWORD"] = f"{database.master_secret_arn}:password::"
     if service.port is not None:
         environment.setdefault("PORT", str(service.port))
     container: dict = {

@@ -40,6 +40,7 @@ class Registered:
     protect: bool
     retain_on_delete: bool
     parent: str
+    dependencies: tuple[str, ...] = ()  # URNs of depends_on (and of resources whose outputs it reads)
 
 
 class DockyardMocks(pulumi.runtime.Mocks):
@@ -86,6 +87,7 @@ class DockyardMocks(pulumi.runtime.Mocks):
             state.update(arn=f"arn:aws:iam::{ACCOUNT}:role/{inputs['name']}")
         elif args.typ == "aws:rds/instance:Instance":
             state.update(address=f"{inputs['identifier']}.c0ffee.{REGION}.rds.amazonaws.com", port=5432,
+                         resourceId="db-" + hashlib.sha256(inputs["identifier"].encode()).hexdigest()[:26].upper(),
                          masterUserSecrets=[{"secretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:"
                                                           f"rds!db-{inputs['identifier']}-AbCdEf",
                                              "secretStatus": "active", "kmsKeyId": "alias/aws/secretsmanager"}])
@@ -161,6 +163,7 @@ class RecordingMonitor(MockMonitor):
                 protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
                 parent=request.parent,
+                dependencies=tuple(request.dependencies),
             ))
         return response
 

@@ -188,7 +188,6 @@ def test_task_definitions_are_hardened():
         ".rds.amazonaws.com")
     secrets = {s["name"]: s["valueFrom"] for s in web["secrets"]}
     assert secrets["API_TOKEN"] == "arn:aws:ssm:us-east-1:123456789012:parameter/acme/dev/token"
-    assert secrets["DATABASE_PASSWORD"].endswith(":password::")
     assert task_containers(run)["worker"]["healthCheck"]["command"] == ["CMD", "python", "worker.py", "--check"]
 
 
@@ -283,6 +282,84 @@ def test_no_security_group_mixes_inline_rules_with_rule_resources():
                   for r in run.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")}
         # the load balancer reaches only into the VPC; each service reaches out (registry, AWS APIs)
         assert len(egress) == 3 and egress[lb_group]["cidrIpv4"] == "10.0.0.0/16"
+
+
+def master_secret(run) -> str:
+    return run.one("aws:rds/instance:Instance").state["masterUserSecrets"][0]["secretArn"]
+
+
+def policies_of(run, role_kind: str) -> dict[str, dict]:
+    return {p.name.removesuffix(f"-{role_kind}"): json.loads(p.inputs["policy"])
+            for p in run.of_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith(f"-{role_kind}")}
+
+
+def test_no_container_receives_the_database_master_secret_by_default():
+    run = app("dev")
+    secret = master_secret(run)
+    assert secret.split(":secret:")[1] not in json.dumps(task_containers(run))
+    assert secret.split(":secret:")[1] not in json.dumps([p.inputs for p in run.of_type("aws:iam/rolePolicy:RolePolicy")])
+    assert "secretArn" not in (run.outputs["database"] or {})  # branch stacks cannot even find it
+    db = run.one("aws:rds/instance:Instance")
+    assert db.inputs["iamDatabaseAuthenticationEnabled"] is True
+    for service, container in task_containers(run).items():
+        env = {e["name"]: e["value"] for e in container["environment"]}
+        assert env["DATABASE_USER"] == service and env["DATABASE_NAME"] == "app" and env["DATABASE_PORT"] == "5432"
+        assert env["DATABASE_HOST"] == db.state["address"]
+        assert not any(s["name"].startswith("DATABASE") for s in container["secrets"])
+        # IAM database authentication as the service's own database user
+        (statement,) = policies_of(run, "task")[service]["Statement"]
+        assert statement["Action"] == "rds-db:connect"
+        assert statement["Resource"] == f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{db.state['resourceId']}/{service}"
+
+
+def test_master_credentials_only_for_a_service_that_opts_in():
+    run = app("dev", **{"dockyard:services": {**SERVICES, "web": {"port": 8080, "databaseMaster": True}}})
+    secret = master_secret(run)
+    containers = task_containers(run)
+    web_secrets = {s["name"]: s["valueFrom"] for s in containers["web"]["secrets"]}
+    assert web_secrets["DATABASE_PASSWORD"] == f"{secret}:password::"
+    assert {e["name"]: e["value"] for e in containers["web"]["environment"]}["DATABASE_USER"] == "dockyard"
+    assert secret not in json.dumps(containers["worker"])
+    execution = policies_of(run, "execution")
+    assert secret in json.dumps(execution["web"]) and secret not in json.dumps(execution["worker"])
+
+
+def test_a_branch_stack_connects_as_its_services_never_with_the_master_secret():
+    shared = base_outputs()
+    mocks = DockyardMocks(stack_outputs={REGISTRY: {"images": IMAGES}, BASE: shared})
+    run = app("branch-db", mocks=mocks, **{"dockyard:shareFrom": BASE, "dockyard:ephemeral": True})
+    assert "DATABASE_PASSWORD" not in json.dumps(task_containers(run))
+    assert "secretsmanager" not in json.dumps(policies_of(run, "execution"))
+    resource = policies_of(run, "task")["web"]["Statement"][0]["Resource"]
+    assert resource == f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{shared['database']['resourceId']}/web"
+
+
+def test_an_ecs_service_waits_for_its_execution_policy_and_its_ingress_rules():
+    run = app("dev")
+    services = {s.inputs["name"]: s for s in run.of_type("aws:ecs/service:Service")}
+    for service, dependencies in ((services["web"], ("web-execution", "web-from-lb", "web-to-db")),
+                                  (services["worker"], ("worker-execution", "worker-to-db"))):
+        names = {urn.rsplit("::", 1)[1] for urn in service.dependencies}
+        assert set(dependencies) <= names, (service.name, names)
+
+
+def test_retained_database_keeps_what_it_stands_on_and_its_log_groups():
+    run = app("prod", mocks=DockyardMocks(parameters={"/dockyard/prod/release": (manifest(), 1)}),
+              **{"dockyard:imageSource": "ssm"})
+    db = run.one("aws:rds/instance:Instance")
+    assert db.retain_on_delete
+    # what the instance's network interfaces sit in: deleting it would fail while the instance lives on
+    private_subnets = [n for n in run.of_type("aws:ec2/subnet:Subnet") if "private" in n.name]
+    for kept in (run.one("aws:rds/subnetGroup:SubnetGroup"), run.one("aws:ec2/vpc:Vpc"), *private_subnets,
+                 [g for g in run.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name == "database-sg"][0]):
+        assert kept.retain_on_delete, kept.name
+    assert len(private_subnets) == 2
+    # RDS creates its export log groups without retention unless they exist first
+    groups = {g.inputs["name"]: g for g in run.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    for export in db.inputs["enabledCloudwatchLogsExports"]:
+        group = groups[f"/aws/rds/instance/{db.inputs['identifier']}/{export}"]
+        assert group.inputs["retentionInDays"] == 30 and group.retain_on_delete
+        assert any(urn.endswith(f"::{group.name}") for urn in db.dependencies)
 
 
 # ----------------------------------------------------------------------------- protection

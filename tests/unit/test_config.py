@@ -436,3 +436,31 @@ def test_shipped_stacks_share_the_projects_services_map():
     dev, prod = loaded["dev"].services["web"], loaded["prod"].services["web"]
     assert (prod.port, prod.health_check_path, prod.platform) == (dev.port, dev.health_check_path, dev.platform)
     assert (prod.cpu, prod.max_count) != (dev.cpu, dev.max_count)
+
+
+# ----------------------------------------------------------------------------- ECS database and network
+
+
+def test_database_master_is_an_explicit_opt_in_refused_for_branch_stacks():
+    s = app(services={"web": {"port": 8080, "databaseMaster": True}, "worker": {}})
+    assert s.services["web"].database_master and not s.services["worker"].database_master
+    for branch in ({"ephemeral": True}, {"shareFrom": "acme/dockyard/dev"}):
+        refused("dockyard:services.web.databaseMaster: got true; branch stacks (ephemeral or shareFrom) never "
+                "receive the database master secret", app, services={"web": {"databaseMaster": True}}, **branch)
+
+
+@pytest.mark.parametrize("network, message", [
+    ({"natGateways": 0}, "dockyard:network.natGateways: got 0; expected a whole number from 1 to 6"),
+    ({"cidr": "10.0.0.0/27"}, "dockyard:network.cidr: got '10.0.0.0/27'; 2 zones need 4 subnets of at least /28: "
+                              "expected a prefix from /16 to /26"),
+    ({"cidr": "10.0.0.0/26", "availabilityZones": 3}, "6 subnets of at least /28: expected a prefix from /16 to /25"),
+    ({"cidr": "10.0.0.1/16"}, "dockyard:network.cidr: got '10.0.0.1/16'; expected a network address"),
+    ({"cidr": "10.300.0.0/16"}, "dockyard:network.cidr: got '10.300.0.0/16'"),
+])
+def test_networks_ec2_would_refuse_are_refused(network, message):
+    refused(message, app, network=network)
+
+
+def test_smallest_networks_that_fit():
+    assert app(network={"cidr": "10.0.0.0/26"}).network.cidr == "10.0.0.0/26"
+    assert app(network={"cidr": "10.0.0.0/25", "availabilityZones": 3}).network.availability_zones == 3

@@ -12,6 +12,7 @@ from typing import Any
 from infra.errors import BadInput, DockyardError
 from infra.manifest import Release
 from infra.release.engine import Deployer
+from infra.release.oci import RegistryClients
 from infra.release.project import REGISTRY, Environment, Project
 from infra.release.store import ReleaseStore
 
@@ -47,6 +48,7 @@ class Context:
     project: Project
     deployer_factory: Callable[[], Deployer]
     aws: AwsClients = field(default_factory=AwsClients)
+    registries: RegistryClients = field(default_factory=RegistryClients)
     user: str = field(default_factory=current_user)
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     log: Callable[[str], None] = lambda _: None

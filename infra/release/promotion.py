@@ -10,15 +10,15 @@ from typing import Any
 
 from infra.config import AppSettings
 from infra.errors import BadInput, Conflict, DockyardError
-from infra.images import ImageRef, ecr_repository_arn
+from infra.images import ImageRef
 from infra.manifest import Release
 from infra.release.context import Context, read_source, require_confirmation
 from infra.release.engine import UpResult
 from infra.release.project import Environment, pin_hint
 from infra.release.store import DEPLOYED, KNOWN_GOOD, Appended, Hold, ReleaseStore
-from infra.release import verify
+from infra.release import registries, verify
+from infra.release.registries import RELEASE_TAG
 
-RELEASE_TAG = "release-{env}-v{version}"
 
 
 @dataclass(frozen=True)
@@ -114,75 +114,6 @@ def _narrow(images: Mapping[str, str], services: Iterable[str], where: str) -> d
     return {s: images[s] for s in services} if services else dict(images)
 
 
-ACCEPTED_MANIFESTS = ["application/vnd.docker.distribution.manifest.v2+json",
-                      "application/vnd.docker.distribution.manifest.list.v2+json",
-                      "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json"]
-
-
-@dataclass(frozen=True)
-class EcrImage:
-    service: str
-    registry_id: str
-    region: str
-    repository: str
-    digest: str
-
-    def get(self, ctx: Context) -> dict[str, Any]:
-        return ctx.aws.client("ecr", self.region).batch_get_image(
-            registryId=self.registry_id, repositoryName=self.repository, imageIds=[{"imageDigest": self.digest}],
-            acceptedMediaTypes=ACCEPTED_MANIFESTS)
-
-
-def _check_ecr_digests(ctx: Context, images: Mapping[str, str]) -> list[EcrImage]:
-    """ECR images must exist in their repository (their own account and region); returns them for tagging."""
-    from botocore.exceptions import ClientError
-
-    found = []
-    for service, text in sorted(images.items()):
-        ref = ImageRef.parse(text)
-        arn = ecr_repository_arn(ref)
-        if arn is None:
-            continue
-        _, _, _, region, account, _ = arn.split(":", 5)
-        image = EcrImage(service, account, region, ref.repository, ref.digest or "")
-        try:
-            response = image.get(ctx)
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "RepositoryNotFoundException":
-                raise
-            response = {"failures": [{"failureReason": f"no repository {ref.repository} in {account}/{region}"}]}
-        if not response.get("images"):
-            reason = (response.get("failures") or [{}])[0].get("failureReason", "not found")
-            raise BadInput(f"{service}: {text} is not in ECR repository {ref.repository} ({reason})",
-                           hint="was it pushed to this account and region? `dockyard build` pushes and publishes")
-        found.append(image)
-    return found
-
-
-def _tag_release(ctx: Context, targets: list[EcrImage], tag: str) -> list[str]:
-    """Tag each promoted digest so the lifecycle policy (which spares release-*) never expires it."""
-    if not targets:
-        return []
-    from botocore.exceptions import ClientError
-
-    tagged = []
-    for target in targets:
-        image = target.get(ctx)["images"][0]
-        try:
-            ctx.aws.client("ecr", target.region).put_image(
-                registryId=target.registry_id, repositoryName=target.repository, imageTag=tag,
-                imageManifest=image["imageManifest"], imageDigest=target.digest,
-                **({"imageManifestMediaType": image["imageManifestMediaType"]}
-                   if image.get("imageManifestMediaType") else {}))
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ImageAlreadyExistsException":
-                ctx.log(f"warning: could not tag {target.service} {target.digest} as {tag}: "
-                        f"{err.response['Error']['Message']}")
-                continue
-        tagged.append(f"{target.repository}:{tag}")
-    return tagged
-
-
 def _commit(source_release: Release) -> str | None:
     return source_release.commit or os.environ.get("DOCKYARD_COMMIT") or os.environ.get("GITHUB_SHA")
 
@@ -258,7 +189,9 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
             ctx.log(f"{env_name}: hold released")
         return PromoteResult(env=env_name, source=source.name, label=source.label,
                              version=current.version if current else None, images=images, changes=[])
-    targets = _check_ecr_digests(ctx, {c.service: c.new for c in changes})
+    targets = registries.check_present(ctx, {c.service: c.new for c in changes},
+                                       fix=f"push it first (dockyard build), or promote a release of {source_name} "
+                                           "whose images exist")
     for change in changes:
         ctx.log(f"  {change.service}: {change.old or '(none)'} -> {change.new}")
     require_confirmation(ctx, f"Promote {source.label} -> {env_name}?", yes=yes)
@@ -268,7 +201,7 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
     ctx.log(f"Promoting {source.label} -> {env_name} (release {appended.version})...")
     result = PromoteResult(env=env_name, source=source.name, label=source.label, version=appended.version,
                            images=images, changes=changes)
-    result.tagged = _tag_release(ctx, targets, RELEASE_TAG.format(env=env_name, version=appended.version))
+    result.tagged = registries.tag_release(ctx, targets, RELEASE_TAG.format(env=env_name, version=appended.version))
     if hold and release_hold:
         store.set_hold(None)
         ctx.log(f"{env_name}: hold released")
@@ -323,6 +256,10 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
     for service, ref in sorted(restored.items()):
         if current.release.image_strings().get(service) != ref:
             ctx.log(f"  {service}: {current.release.image_strings().get(service)} -> {ref}")
+    # Retention or a person may have deleted an old digest: refuse before writing, not at pull time.
+    present = registries.check_present(
+        ctx, {s: r for s, r in restored.items() if current.release.image_strings().get(s) != r},
+        fix=f"release {to} can no longer be pulled; pick another: dockyard history {env_name}")
     require_confirmation(ctx, f"Roll {env_name} back to release {to}?", yes=yes)
     release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=f"rollback:v{to}",
                       commit=target.release.commit, by=ctx.user,
@@ -331,6 +268,7 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
     store.set_hold(Hold(version=appended.version, reason=reason or f"rolled back to release {to}", by=ctx.user,
                         at=ctx.timestamp()))
     result = RollbackResult(env=env_name, version=appended.version, restored=to, images=images)
+    registries.tag_release(ctx, present, RELEASE_TAG.format(env=env_name, version=appended.version))
     _refuse_if_raced(store, appended, env_name, "rolling back")
     if deploy:
         _deploy_written(ctx, env, store, appended.version, images)

@@ -31,6 +31,36 @@ def images(build: str) -> dict[str, str]:
     return {s: ref(s, build) for s in SERVICES}
 
 
+class FakeOciRegistries:
+    """Stands in for the OCI registries that the release tests' images live in: every digest is there
+    until a test deletes it. The real client is tested against a real registry in tests/registry."""
+
+    def __init__(self) -> None:
+        self.deleted: set[str] = set()  # "<host>/<repository>@<digest>"
+        self.tags: list[str] = []  # "<host>/<repository>:<tag>@<digest>"
+
+    def delete(self, text: str) -> None:
+        self.deleted.add(text)
+
+    def for_ref(self, image_ref: Any) -> Any:
+        registry = self
+
+        class Client:
+            host = image_ref.registry
+
+            def manifest_digest(self, repository: str, digest: str) -> str | None:
+                return None if f"{self.host}/{repository}@{digest}" in registry.deleted else digest
+
+            def tag(self, repository: str, digest: str, tag: str) -> None:
+                registry.tags.append(f"{self.host}/{repository}:{tag}@{digest}")
+
+            def delete(self, repository: str, digest: str) -> bool:
+                registry.deleted.add(f"{self.host}/{repository}@{digest}")
+                return True
+
+        return Client()
+
+
 class FakeEngine:
     """Stands in for the Pulumi engine: `up` deploys what the stack's source says, as the program would.
 
@@ -131,9 +161,11 @@ class Dockyard:
         self.project, self.engine = project, engine
         self.runner = CliRunner()
         self.logs: list[str] = []
+        self.registries = FakeOciRegistries()
 
         def context(_project_dir: Path | None) -> Context:
             return Context(project=project, deployer_factory=lambda: engine, aws=AwsClients(),
+                           registries=self.registries,  # type: ignore[arg-type]
                            user="alice", log=self.logs.append, confirm=None, health_timeout=0.1)
 
         monkeypatch.setattr(cli, "make_context", context)

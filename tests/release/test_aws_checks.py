@@ -48,7 +48,7 @@ def test_promote_checks_ecr_digests_and_tags_them_as_releases(dockyard):
         dockyard.ssm().put_parameter(Name="/dockyard/registry/release", Type="String", Overwrite=True,
                                      Value=json.dumps({"schema": 1, "images": {**ecr_images, "web": missing}}))
     code, out, _ = dockyard("promote", "dev", "--from", "registry", "--no-deploy", "--yes", "--json")
-    assert code == 2 and "is not in ECR repository dockyard/web" in out["error"]["message"]
+    assert code == 2 and "is missing (not in ECR repository dockyard/web" in out["error"]["message"]
     _, history, _ = dockyard("history", "dev", "--json")
     assert len(history["releases"]) == 1
 

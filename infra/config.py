@@ -43,7 +43,7 @@ PLATFORMS = ("linux/amd64", "linux/arm64")
 COMMON_KEYS = ("role", "services", "serviceOverrides", "releaseParameter")
 REGISTRY_KEYS = ("prebuilt", "registry", "oci", "publish", "keepImages", "untaggedExpiryDays")
 APP_KEYS = ("target", "imageSource", "releaseDir", "registryStack", "ephemeral", "shareFrom",
-            "database", "kubernetes", "network", "logRetentionDays", "certificateArn")
+            "database", "kubernetes", "network", "logRetentionDays", "certificateArn", "listenerPort")
 SERVICE_KEYS = ("port", "cpu", "memory", "desiredCount", "minCount", "maxCount",
                 "healthCheckPath", "healthCheckCommand", "path", "host", "environment", "secrets", "platform",
                 "priority", "databaseMaster")
@@ -231,6 +231,7 @@ class AppSettings:
     network: NetworkSettings
     log_retention_days: int
     certificate_arn: str | None
+    listener_port: int | None = None  # ECS branch stack: its listener's port on the base's load balancer
     role: Literal["app"] = "app"
 
 
@@ -491,7 +492,18 @@ def _app(values: dict[str, Any], stack: str, release_parameter: str, secrets: se
                                    values.get("logRetentionDays", 30), 1, 3653), LOG_RETENTION_DAYS),
         certificate_arn=_match("certificateArn", values.get("certificateArn"), _CERT_ARN,
                                "an ACM certificate ARN, arn:aws:acm:<region>:<account>:certificate/<id>"),
+        listener_port=_listener_port(values.get("listenerPort"), share_from),
     )
+
+
+def _listener_port(value: Any, share_from: str | None) -> int | None:
+    """Chosen by `dockyard branch up` among the load balancer's free ports and kept in the stack's config."""
+    if value is None:
+        return None
+    if share_from is None:
+        raise ConfigError("dockyard:listenerPort applies to a stack with dockyard:shareFrom: its own listener on "
+                          "the base's load balancer")
+    return _int("listenerPort", value, naming.BRANCH_PORT_FIRST, naming.BRANCH_PORT_LAST)
 
 
 def _service(name: str, raw: Any, target: str) -> ServiceSettings:

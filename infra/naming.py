@@ -188,12 +188,20 @@ def listener_priority(service: str) -> int:
     return 1 + int(short_hash(service, 8), 16) % (DEFAULT_ROUTE_PRIORITY - 1)
 
 
-def branch_listener_port(stack: str) -> int:
-    """The port of a shared stack's own listener on its base's load balancer (10000-10489).
+# A shared stack's own listener on its base's load balancer listens on one of these ports;
+# preview URLs then need no DNS: http://<load balancer>:<port>/.
+BRANCH_PORT_FIRST = 10000
+BRANCH_PORT_LAST = 10489
+# Listeners per application load balancer (the default AWS quota).
+ALB_LISTENERS_MAX = 50
+# Tag on a shared stack's listener naming the stack that owns it.
+LISTENER_STACK_TAG = "dockyard:stack"
 
-    Preview URLs then need no DNS: http://<load balancer>:<port>/.
-    """
-    return 10000 + _branch_block(stack)
+
+def branch_listener_port(stack: str) -> int:
+    """A shared stack's preferred listener port, from its name. `dockyard branch up` takes the next
+    free one when another listener has it; the program falls back to this when none was chosen."""
+    return BRANCH_PORT_FIRST + _branch_block(stack)
 
 
 def _alnum_dash(text: str) -> str:

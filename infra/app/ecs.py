@@ -134,9 +134,13 @@ def _shared(settings: AppSettings) -> Platform:
     network, cluster, balancer = base["network"], base["cluster"], base.get("loadBalancer")
     listener = None
     if balancer and any(s.routed for s in settings.services.values()):
+        port = settings.listener_port or naming.branch_listener_port(settings.stack)
+        if balancer.get("certificateArn"):
+            pulumi.log.warn(f"{settings.share_from} serves HTTPS; this branch's preview is plain HTTP on port {port} "
+                            "(the base's certificate cannot cover <load balancer>:<port>)")
         listener = BranchListener("listener", BranchListenerArgs(
             stack=settings.stack, load_balancer_arn=balancer["arn"], dns_name=balancer["dnsName"],
-            security_group_id=balancer["securityGroupId"], certificate_arn=balancer.get("certificateArn")))
+            security_group_id=balancer["securityGroupId"], port=port))
     database = base.get("database") if isinstance(settings.database, SharedDatabase) else None
     access = None
     if database:

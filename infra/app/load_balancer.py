@@ -10,6 +10,7 @@ import pulumi_aws as aws
 from infra import naming
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+LISTENER_STACK_TAG = naming.LISTENER_STACK_TAG
 NOT_FOUND = {"type": "fixed-response",
              "fixed_response": {"content_type": "text/plain", "message_body": "no route", "status_code": "404"}}
 
@@ -79,11 +80,15 @@ class BranchListenerArgs:
     load_balancer_arn: str
     dns_name: str
     security_group_id: str
-    certificate_arn: str | None
+    port: int
 
 
 class BranchListener(pulumi.ComponentResource):
-    """A shared stack's own port on the base's load balancer: its rules never touch the base's listener."""
+    """A shared stack's own port on the base's load balancer: its rules never touch the base's listener.
+
+    Always plain HTTP: a base's certificate names the base's host, never `<alb dns>:<port>`, so TLS
+    on a preview port could not be verified by anyone.
+    """
 
     listener_arn: pulumi.Output[str]
     url: str
@@ -91,15 +96,14 @@ class BranchListener(pulumi.ComponentResource):
     def __init__(self, name: str, args: BranchListenerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dockyard:app:BranchListener", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        port = naming.branch_listener_port(args.stack)
-        https = args.certificate_arn is not None
+        port = args.port
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-ingress", security_group_id=args.security_group_id, ip_protocol="tcp", from_port=port,
             to_port=port, cidr_ipv4="0.0.0.0/0", description=f"dockyard {args.stack} preview", opts=child)
+        # The tag lets `dockyard branch up` recognise the branch's own listener from a clean checkout.
         listener = aws.lb.Listener(
-            f"{name}-listener", load_balancer_arn=args.load_balancer_arn, port=port,
-            protocol="HTTPS" if https else "HTTP", ssl_policy=TLS_POLICY if https else None,
-            certificate_arn=args.certificate_arn, default_actions=[NOT_FOUND], opts=child)
+            f"{name}-listener", load_balancer_arn=args.load_balancer_arn, port=port, protocol="HTTP",
+            default_actions=[NOT_FOUND], tags={LISTENER_STACK_TAG: args.stack}, opts=child)
         self.listener_arn = listener.arn
-        self.url = f"{'https' if https else 'http'}://{args.dns_name}:{port}"
+        self.url = f"http://{args.dns_name}:{port}"
         self.register_outputs({"listenerArn": self.listener_arn, "url": self.url})

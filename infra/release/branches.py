@@ -11,7 +11,7 @@ from typing import Any
 
 from infra import naming
 from infra.config import AppSettings
-from infra.errors import BadInput, DockyardError, ImageRefError
+from infra.errors import BadInput, Conflict, DockyardError, ImageRefError
 from infra.images import ImageRef
 from infra.manifest import Release
 from infra.release.branch_images import ImageRemoval, remove_branch_images
@@ -141,8 +141,10 @@ def branch_config(ctx: Context, base: Environment, stack: str) -> tuple[dict[str
     return config, secret_paths
 
 
-def _write_branch_config(ctx: Context, base: Environment, stack: str) -> None:
+def _write_branch_config(ctx: Context, base: Environment, stack: str, *, listener_port: int | None = None) -> None:
     config, secret_paths = branch_config(ctx, base, stack)
+    if listener_port is not None:
+        config["dockyard:listenerPort"] = listener_port
     ctx.project.write_stack_config(stack, config)
     if secret_paths:
         ctx.deployer.copy_secret_config(base.name, stack, secret_paths)
@@ -159,8 +161,9 @@ def up(ctx: Context, branch: str, *, base: str, images: list[str]) -> BranchResu
         raise BadInput(f"--image {unknown[0]}: {base} runs no such service",
                        hint=f"it runs {', '.join(sorted(base_env.settings.services))}")
     seed = read_source(ctx, base)
+    port = _listener_port(ctx, base_env, stack)
     ctx.log(f"Opening {stack} from {seed.label}...")
-    _write_branch_config(ctx, base_env, stack)
+    _write_branch_config(ctx, base_env, stack, listener_port=port)
     env = ctx.project.app_environment(stack)
     store = ctx.store(env)
     wanted = {**seed.release.image_strings(), **overrides}
@@ -175,6 +178,58 @@ def up(ctx: Context, branch: str, *, base: str, images: list[str]) -> BranchResu
     deployed = deploy_release(ctx, env, store, version, wanted)
     return BranchResult(branch=branch, stack=stack, action="up", version=version, images=wanted,
                         url=deployed.outputs.get("url"))
+
+
+def _listener_port(ctx: Context, base: Environment, stack: str) -> int | None:
+    """The port of the branch's own listener on the base's load balancer, free of collisions.
+
+    A port once chosen stays with the branch: its config file keeps it, and from a clean checkout
+    the listener tagged with the stack's name gives it back. A new branch takes its preferred
+    port (from its name) or the next free one. None: nothing to route (no ALB, or a worker-only
+    base), and the program needs no port.
+    """
+    settings = base.settings
+    assert isinstance(settings, AppSettings)
+    if settings.target != "ecs" or not any(s.routed for s in settings.services.values()):
+        return None
+    balancer = ctx.deployer.outputs(base.name).get("loadBalancer") or {}
+    if not balancer.get("arn"):
+        return None
+    elbv2 = ctx.aws.client("elbv2")
+    listeners = [listener for page in elbv2.get_paginator("describe_listeners").paginate(
+        LoadBalancerArn=balancer["arn"]) for listener in page["Listeners"]]
+    ports = {listener["Port"]: listener["ListenerArn"] for listener in listeners}
+    config_file = ctx.project.config_file(stack)
+    if config_file.is_file():
+        chosen = (raw_stack_config(config_file) or {}).get("dockyard:listenerPort")
+        if chosen is not None:
+            return int(chosen)
+    own = _own_listener_port(elbv2, ports, stack)
+    if own is not None:
+        return own
+    if len(listeners) >= naming.ALB_LISTENERS_MAX:
+        raise Conflict(f"load balancer {balancer['arn'].split('/')[-2]} already has {len(listeners)} listeners, "
+                       f"the most an ALB takes: no port for {stack}; free one with `dockyard branch gc`",
+                       hint="dockyard branch gc --idle-for 7d (or --keep BRANCH... with the open branches)")
+    preferred = naming.branch_listener_port(stack)
+    span = naming.BRANCH_PORT_LAST - naming.BRANCH_PORT_FIRST + 1
+    for offset in range(span):
+        port = naming.BRANCH_PORT_FIRST + (preferred - naming.BRANCH_PORT_FIRST + offset) % span
+        if port not in ports:
+            return port
+    raise Conflict(f"every preview port {naming.BRANCH_PORT_FIRST}-{naming.BRANCH_PORT_LAST} is taken on load "
+                   f"balancer {balancer['arn']}; free one with `dockyard branch gc`")
+
+
+def _own_listener_port(elbv2: Any, ports: dict[int, str], stack: str) -> int | None:
+    by_arn = {arn: port for port, arn in ports.items()}
+    arns = list(by_arn)
+    for start in range(0, len(arns), 20):  # DescribeTags takes at most 20 resources
+        for description in elbv2.describe_tags(ResourceArns=arns[start:start + 20])["TagDescriptions"]:
+            tags = {t["Key"]: t["Value"] for t in description.get("Tags", [])}
+            if tags.get(naming.LISTENER_STACK_TAG) == stack:
+                return by_arn[description["ResourceArn"]]
+    return None
 
 
 def _existing_branch(ctx: Context, branch: str, *, base: str | None = None) -> tuple[str, Environment]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import boto3
 import yaml
 
-from tests.release.conftest import images, ref
+from infra import naming
+from tests.release.conftest import REGION, images, ref
 
 OVERRIDE = ref("web", "feature")
 
@@ -148,3 +150,59 @@ def test_secret_config_is_copied_by_the_engine_never_as_ciphertext(dockyard):
     stack = out["stack"]
     assert dockyard.engine.copied_secrets == ("dev", stack, ["aws:secretKey"])
     assert "ciphertext-of-dev" not in (dockyard.project.dir / f"Pulumi.{stack}.yaml").read_text()
+
+
+# ----------------------------------------------------------------------------- listener ports on a shared ALB
+
+
+def shared_load_balancer(d, listener_ports=(80,)) -> str:
+    """The base's ALB in moto, with listeners on `listener_ports`, exported as `branch up` reads it."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}")
+               ["Subnet"]["SubnetId"] for i, z in enumerate("ab")]
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    arn = elbv2.create_load_balancer(Name="dky-dev", Subnets=subnets, Type="application")["LoadBalancers"][0][
+        "LoadBalancerArn"]
+    for port in listener_ports:
+        add_listener(arn, port)
+    d.engine.deployed["dev"] = {"loadBalancer": {"arn": arn, "dnsName": "dky-dev.example", "listenerArn": "x"}}
+    return arn
+
+
+def add_listener(arn: str, port: int, stack: str | None = None) -> None:
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    listener = elbv2.create_listener(LoadBalancerArn=arn, Protocol="HTTP", Port=port, DefaultActions=[
+        {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}])["Listeners"][0]
+    if stack:
+        elbv2.add_tags(ResourceArns=[listener["ListenerArn"]], Tags=[{"Key": "dockyard:stack", "Value": stack}])
+
+
+def listener_port(d, stack: str) -> int:
+    return yaml.safe_load((d.project.dir / f"Pulumi.{stack}.yaml").read_text())["config"]["dockyard:listenerPort"]
+
+
+def test_branch_listener_ports_never_collide_and_stay_with_their_branch(dockyard):
+    seeded(dockyard)
+    taken = naming.branch_listener_port(naming.branch_stack("feature-a"))  # its preferred port: someone else's
+    arn = shared_load_balancer(dockyard, listener_ports=(80, taken))
+    code, out, err = dockyard("branch", "up", "feature-a", "--json")
+    assert code == 0, err
+    first = listener_port(dockyard, out["stack"])
+    assert first not in (80, taken) and 10000 <= first <= 10489
+    add_listener(arn, first, stack=out["stack"])  # what the engine created
+    second_stack = dockyard("branch", "up", "feature-b", "--json")[1]["stack"]
+    assert listener_port(dockyard, second_stack) not in (80, taken, first)
+    # up again, also from a clean checkout (no config file): the branch keeps its own listener's port
+    assert dockyard("branch", "up", "feature-a", "--json")[0] == 0 and listener_port(dockyard, out["stack"]) == first
+    (dockyard.project.dir / f"Pulumi.{out['stack']}.yaml").unlink()
+    assert dockyard("branch", "up", "feature-a", "--json")[0] == 0 and listener_port(dockyard, out["stack"]) == first
+
+
+def test_a_full_load_balancer_refuses_a_new_branch_and_names_gc(dockyard):
+    seeded(dockyard)
+    shared_load_balancer(dockyard, listener_ports=(80, *range(11000, 11049)))  # 50: the ALB quota
+    code, out, _ = dockyard("branch", "up", "one-too-many", "--json")
+    assert code == 3 and out["error"]["code"] == "conflict"
+    assert "50 listeners" in out["error"]["message"] and "dockyard branch gc" in out["error"]["message"]
+    assert not (dockyard.project.dir / f"Pulumi.{naming.branch_stack('one-too-many')}.yaml").exists()

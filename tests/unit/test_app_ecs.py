@@ -422,6 +422,27 @@ def test_branch_stack_shares_the_base_and_creates_only_its_services():
     assert task_containers(run)["web"]["environment"]
 
 
+def test_branch_of_an_https_base_serves_plain_http_on_its_port():
+    """The base's certificate names the base's host, never `<alb dns>:<port>`: a branch on it would fail
+    every TLS check. Its own port serves HTTP, and its URL (what the command verifies) says so."""
+    cert = "arn:aws:acm:us-east-1:123456789012:certificate/abc-123"
+    dev = app("dev", **{"dockyard:certificateArn": cert}).outputs
+    shared = {k: dev[k] for k in ("network", "cluster", "loadBalancer", "database")}
+    run = app("branch-tls", mocks=DockyardMocks(stack_outputs={REGISTRY: {"images": IMAGES}, BASE: shared}),
+              **{"dockyard:shareFrom": BASE, "dockyard:ephemeral": True})
+    listener = run.one("aws:lb/listener:Listener").inputs
+    assert listener["protocol"] == "HTTP" and not listener.get("certificateArn") and not listener.get("sslPolicy")
+    assert run.outputs["url"] == f"http://{shared['loadBalancer']['dnsName']}:{int(listener['port'])}"
+
+
+def test_branch_listener_takes_the_port_the_command_chose_and_is_tagged_with_its_stack():
+    mocks = DockyardMocks(stack_outputs={REGISTRY: {"images": IMAGES}, BASE: base_outputs()})
+    run = app("branch-port", mocks=mocks, **{"dockyard:shareFrom": BASE, "dockyard:ephemeral": True,
+                                             "dockyard:listenerPort": 10321})
+    listener = run.one("aws:lb/listener:Listener").inputs
+    assert listener["port"] == 10321 and listener["tags"]["dockyard:stack"] == "branch-port"
+
+
 def test_branch_stack_without_the_base_database_gets_no_credentials():
     mocks = DockyardMocks(stack_outputs={REGISTRY: {"images": IMAGES}, BASE: base_outputs(database=False)})
     run = app("branch-y", mocks=mocks, **{"dockyard:shareFrom": BASE, "dockyard:ephemeral": True})

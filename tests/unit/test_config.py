@@ -464,3 +464,11 @@ def test_networks_ec2_would_refuse_are_refused(network, message):
 def test_smallest_networks_that_fit():
     assert app(network={"cidr": "10.0.0.0/26"}).network.cidr == "10.0.0.0/26"
     assert app(network={"cidr": "10.0.0.0/25", "availabilityZones": 3}).network.availability_zones == 3
+
+
+def test_listener_port_belongs_to_branch_stacks_in_the_preview_range():
+    assert app(shareFrom="acme/dockyard/dev", listenerPort=10007).listener_port == 10007
+    assert app().listener_port is None
+    refused("dockyard:listenerPort: got '80'; expected a whole number from 10000 to 10489", app,
+            shareFrom="acme/dockyard/dev", listenerPort=80)
+    refused("dockyard:listenerPort applies to a stack with dockyard:shareFrom", app, listenerPort=10007)

@@ -168,6 +168,16 @@ def logs_retention(p: dict, _: RuleContext) -> list[str]:
     return [] if p.get("retentionInDays") else ["log groups need a retention period"]
 
 
+# ----------------------------------------------------------------------------- VPC
+
+
+def sg_rules_as_resources(p: dict, _: RuleContext) -> list[str]:
+    # Branch stacks add rule resources to the base's groups; the provider documents that inline rules
+    # on the same group revoke them (and the other way round).
+    return [f"inline {kind} rules; declare aws.vpc.SecurityGroup{kind.capitalize()}Rule resources instead"
+            for kind in ("ingress", "egress") if p.get(kind)]
+
+
 # ----------------------------------------------------------------------------- IAM
 
 
@@ -300,6 +310,8 @@ RULES: tuple[Rule, ...] = (
          ecs_circuit_breaker),
     Rule("ecs-container-insights", "ECS clusters have Container Insights", ("aws:ecs/cluster:Cluster",),
          ecs_container_insights),
+    Rule("sg-rules-as-resources", "Security-group rules are resources of their own, never inline",
+         ("aws:ec2/securityGroup:SecurityGroup",), sg_rules_as_resources),
     Rule("logs-retention", "Log groups have a retention period", ("aws:cloudwatch/logGroup:LogGroup",), logs_retention),
     Rule("iam-no-wildcards", "IAM policies name actions and resources", ("aws:iam/rolePolicy:RolePolicy",
                                                                           "aws:iam/policy:Policy"), iam_no_wildcards),

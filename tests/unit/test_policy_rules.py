@@ -80,6 +80,8 @@ CASES = [
     ("rds_managed_password", {"manageMasterUserPassword": True}, {"password": "hunter2"}),
     ("rds_backups", {"backupRetentionPeriod": 7}, {"backupRetentionPeriod": 1}),
     ("rds_deletion_protection", {"deletionProtection": True}, {"deletionProtection": False}),
+    ("sg_rules_as_resources", {"vpcId": "vpc-1", "description": "x"},
+     {"vpcId": "vpc-1", "egress": [{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}]}),
     ("k8s_restricted", DEPLOYMENT, deployment_with("securityContext.privileged", True)),
     ("k8s_probes", DEPLOYMENT, deployment_with("livenessProbe", None)),
     ("k8s_resources", DEPLOYMENT, deployment_with("resources", {})),

@@ -143,6 +143,9 @@ def _shared(settings: AppSettings) -> Platform:
             security_group_id=balancer["securityGroupId"], port=port))
     database = base.get("database") if isinstance(settings.database, SharedDatabase) else None
     access = None
+    if database and not database.get("resourceId"):
+        raise pulumi.RunError(f"dockyard:shareFrom: stack {settings.share_from} exports a database without "
+                              "resourceId (deployed by an older dockyard); deploy it again first")
     if database:
         access = DatabaseAccess(
             connection=DatabaseConnection(address=database["address"], port=int(database["port"]),

@@ -463,3 +463,11 @@ def test_branch_rules_sit_on_the_branchs_own_listener_never_the_bases():
     assert {r.inputs["listenerArn"] for r in branch.of_type("aws:lb/listenerRule:ListenerRule")} == \
         {listener.state["arn"]}
     assert listener.state["arn"] != shared["loadBalancer"]["listenerArn"]
+
+
+def test_branch_of_a_base_deployed_before_iam_database_auth_says_to_redeploy_it():
+    shared = base_outputs()
+    shared["database"] = {k: v for k, v in shared["database"].items() if k != "resourceId"}
+    stopped(f"dockyard:shareFrom: stack {BASE} exports a database without resourceId",
+            mocks=DockyardMocks(stack_outputs={REGISTRY: {"images": IMAGES}, BASE: shared}),
+            stack="branch-old", **{"dockyard:shareFrom": BASE, "dockyard:ephemeral": True})

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import typer
 
-from infra.errors import DockyardError
+from infra.errors import BadInput, DockyardError
 
 app = typer.Typer(
     name="dockyard",
@@ -125,8 +125,28 @@ def run(operation: Callable[[Any], Any], *, as_json: bool, project_dir: Path | N
 
 
 @app.command()
-def build(as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG) -> None:
+def build(
+    local: bool = typer.Option(False, "--local", help="Build and push with the local engine (buildx or docker "
+                                                      "build; Packer where a service says so), then record the "
+                                                      "pushed digests as dockyard:prebuilt."),
+    push_only: bool = typer.Option(False, "--push-only", help="With --local: build and push, record nothing."),
+    against: Optional[str] = typer.Option(None, "--against", help="With --local: also list the services whose "
+                                                                   "digest differs from this environment's."),
+    service: list[str] = SERVICES,
+    as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
+) -> None:
     """Up the registry stack: build and push images, publish its manifest."""
+    if not local and (push_only or against or service):
+        def refuse(_ctx: Any) -> None:
+            raise BadInput("--push-only, --against and --service go with --local", hint="dockyard build --help")
+
+        run(refuse, as_json=as_json, project_dir=project_dir, debug=debug)
+    if local:
+        from infra.release.local_build import build_local
+
+        run(lambda ctx: build_local(ctx, services=service, push_only=push_only, against=against),
+            as_json=as_json, project_dir=project_dir, debug=debug)
+        return
     from infra.release.registry import build as build_registry
 
     run(build_registry, as_json=as_json, project_dir=project_dir, debug=debug)

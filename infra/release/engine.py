@@ -55,6 +55,9 @@ class Deployer(Protocol):
     def copy_secret_config(self, source: str, dest: str, paths: list[str]) -> None:
         """Copy secret config values (`--path` keys) from one stack to another, re-encrypted for `dest`."""
 
+    def set_config(self, stack: str, values: dict[str, str]) -> None:
+        """Set plain `dockyard:` config values (`--path` keys, e.g. `prebuilt.web`) in the stack's file."""
+
 
 ENGINE_HINT = "./scripts/setup builds the engine; then export PATH=\"$(./scripts/setup --print-path):$PATH\""
 
@@ -169,6 +172,14 @@ class AutomationDeployer:
             for path in paths:
                 value = origin.get_config(path, path=True).value
                 target.set_config(path, auto.ConfigValue(value=value, secret=True), path=True)
+
+    def set_config(self, stack: str, values: dict[str, str]) -> None:
+        from pulumi import automation as auto
+
+        with self._engine(stack):
+            target = self._stack(stack, create=True)
+            for path, value in values.items():
+                target.set_config(f"dockyard:{path}", auto.ConfigValue(value=value), path=True)
 
     def stacks(self) -> list[StackSummary]:
         with self._engine("*"):

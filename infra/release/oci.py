@@ -125,7 +125,7 @@ class OciClient:
         if status == 404:
             return None
         self._check(status, repository, reference)
-        digest = headers.get("Docker-Content-Digest")
+        digest = headers.get("docker-content-digest")
         if digest:
             return digest
         # Some registries leave the header off HEAD answers: hash what GET serves.
@@ -136,7 +136,7 @@ class OciClient:
         if status == 404:
             raise BadInput(f"{self.host}/{repository}: no manifest {reference}")
         self._check(status, repository, reference)
-        return body, headers.get("Content-Type", MANIFEST_TYPES[1])
+        return body, headers.get("content-type", MANIFEST_TYPES[1])
 
     def blob(self, repository: str, digest: str) -> bytes:
         status, _, body = self._request("GET", repository, f"blobs/{digest}")
@@ -195,8 +195,8 @@ class OciClient:
             headers["Content-Type"] = content_type
         auth = self._tokens.get(scope)
         status, answer, body = self._send(method, url, headers, data, auth)
-        if status == 401 and "WWW-Authenticate" in answer:
-            auth = self._authorize(answer["WWW-Authenticate"], scope)
+        if status == 401 and "www-authenticate" in answer:
+            auth = self._authorize(answer["www-authenticate"], scope)
             if auth:
                 self._tokens[scope] = auth
                 status, answer, body = self._send(method, url, headers, data, auth)
@@ -209,9 +209,9 @@ class OciClient:
         self.calls += 1
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-                return response.status, dict(response.headers), response.read()
+                return response.status, _Headers(response.headers.items()), response.read()
         except urllib.error.HTTPError as err:
-            return err.code, dict(err.headers), err.read()
+            return err.code, _Headers(err.headers.items()), err.read()
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
             raise RegistryUnreachable(f"registry {self.host} is unreachable ({reason})",
@@ -237,6 +237,13 @@ class OciClient:
         token = json.loads(body)
         value = token.get("token") or token.get("access_token")
         return f"Bearer {value}" if value else None
+
+
+class _Headers(dict):
+    """Response headers by lowercase name (registries differ in how they spell them)."""
+
+    def __init__(self, items: object) -> None:
+        super().__init__((name.lower(), value) for name, value in items)  # type: ignore[attr-defined]
 
 
 class RegistryClients:

@@ -13,6 +13,7 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 from infra.errors import Conflict
+from infra.images import is_digest
 from infra.release import cli
 from infra.release.context import AwsClients, Context
 from infra.release.engine import Preview, StackSummary, UpResult
@@ -83,6 +84,10 @@ class FakeEngine:
     def _release_for(self, stack: str, ssm: Any) -> tuple[dict[str, str], dict[str, Any]]:
         """What the program would read: the newest release, only the services the stack configures."""
         if stack == "registry":
+            prebuilt = self.project.environment("registry").settings.prebuilt
+            if prebuilt and all(not is_digest(r) for r in prebuilt.values()):
+                # Recorded images are what the program publishes (as `dockyard build --local` leaves it).
+                self.registry_images = {**self.registry_images, **prebuilt}
             return dict(self.registry_images), {"source": "registry", "version": None}
         env = self.project.environment(stack)
         if env.follows_stack:
@@ -124,6 +129,22 @@ class FakeEngine:
 
     def stacks(self) -> list[StackSummary]:
         return [StackSummary(name=s, last_update=self.last_update.get(s)) for s in self.deployed]
+
+    def set_config(self, stack: str, values: dict[str, str]) -> None:
+        """As `pulumi config set --path dockyard:<key>` does: into the stack's file."""
+        path = self.project.config_file(stack)
+        data = yaml.safe_load(path.read_text()) or {}
+        config = data.setdefault("config", {})
+        for key, value in values.items():
+            head, *rest = key.split(".")
+            if not rest:
+                config[f"dockyard:{head}"] = value
+                continue
+            node = config.setdefault(f"dockyard:{head}", {})
+            for part in rest[:-1]:
+                node = node.setdefault(part, {})
+            node[rest[-1]] = value
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
 
     def copy_secret_config(self, source: str, dest: str, paths: list[str]) -> None:
         """Secrets cannot be decrypted here: record the request and mark the top-level keys secret in dest."""

@@ -73,7 +73,7 @@ def test_registry_without_services_anywhere():
     ({"prebuilt": {"api": f"web@{DIGEST}"}}, "dockyard:prebuilt.api: 'api' is not a service"),
     ({"prebuilt": {"web": 3}}, "dockyard:prebuilt.web: got 3"),
     ({"prebuilt": "web"}, "dockyard:prebuilt: got 'web'; expected an object"),
-    ({"registry": "gcr"}, "dockyard:registry: got 'gcr'; expected one of ecr, external"),
+    ({"registry": "gcr"}, "dockyard:registry: got 'gcr'; expected one of ecr, oci, external"),
     ({"registry": "external", "prebuilt": {"web": f"ghcr.io/a/web@{DIGEST}"}}, "no image for worker"),
     ({"publish": "yes"}, "dockyard:publish: got 'yes'; expected true or false"),
     ({"keepImages": "1001"}, "dockyard:keepImages: got '1001'; expected a whole number from 1 to 1000"),

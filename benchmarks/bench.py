@@ -269,9 +269,65 @@ def aws_calls() -> list[Row]:
 # ----------------------------------------------------------------------------- the suite
 
 
+def local_builds() -> list[Row]:
+    """`dockyard build --local` with nothing changed: builds and pushes (counts), time beside a plain docker build."""
+    import shutil
+
+    from infra.release.context import Context
+    from infra.release.local_build import build_local
+    from infra.release.project import Project
+    from tests.release.conftest import FakeEngine
+
+    registry = os.environ.get("DOCKYARD_REGISTRY")
+    docker = shutil.which("docker")
+    if not registry or not docker or subprocess.run([docker, "version"], capture_output=True).returncode != 0:
+        return [("local build", "skipped", "-", "-", "no container engine or registry (./scripts/engine up)")]
+    with tempfile.TemporaryDirectory() as scratch:
+        project = Path(scratch)
+        shutil.copytree(ROOT / "images", project / "images", ignore=shutil.ignore_patterns("__pycache__"))
+        (project / "Pulumi.yaml").write_text("name: dockyard\nruntime: python\n")
+        (project / "Pulumi.registry.yaml").write_text(json.dumps({"config": {
+            "dockyard:role": "registry", "dockyard:registry": "oci",
+            "dockyard:oci": {"host": registry, "prefix": "dockyard-bench"}}}))
+        git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@dockyard.invalid"]
+        subprocess.run([*git, "init", "-q"], cwd=project, check=True)
+        subprocess.run([*git, "add", "."], cwd=project, check=True)
+        subprocess.run([*git, "commit", "-qm", "bench"], cwd=project, check=True)
+
+        def build() -> tuple[Any, int]:
+            engine = FakeEngine(Project(project))
+            ctx = Context(project=Project(project), deployer_factory=lambda: engine)
+            return build_local(ctx, services=[], push_only=True, against=None), ctx.registries.calls
+
+        build()  # the first build of these inputs (or none, when an earlier run pushed them)
+        start = time.perf_counter()
+        again, calls = build()
+        unchanged = time.perf_counter() - start
+        built = sum(b.built for b in again.builds)
+        pushed = sum(b.pushed for b in again.builds)
+        args = [f"--build-arg=PYTHON_IMAGE={os.environ['DOCKYARD_PYTHON_IMAGE']}"] \
+            if os.environ.get("DOCKYARD_PYTHON_IMAGE") else []
+        env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+
+        def plain() -> None:
+            subprocess.run([docker, "build", "-q", *args, str(ROOT / "images" / "web")], check=True,
+                           capture_output=True, env=env)
+
+        plain()  # warm the engine's layer cache, so the baseline is docker's best case
+        baseline = best_of(plain, repeat=3)
+    return [
+        ("local build, nothing changed: builds / pushes", f"{built} / {pushed}", "-", "-", "0 / 0"),
+        ("local build, nothing changed: registry requests", str(calls), "2 (one per service)",
+         f"+{calls - 2}", "+0"),
+        ("local build, nothing changed: time (2 services)", f"{unchanged:.2f} s",
+         f"{baseline:.2f} s (docker build of web, cached)", f"{unchanged / baseline:.2f}x", "< 1x"),
+    ]
+
+
 def suite() -> list[Row]:
     rows: list[Row] = []
-    for layer in ("tests/unit", "tests/services", "tests/release", "tests/e2e"):
+    for layer in ("tests/unit", "tests/services", "tests/release", "tests/registry", "tests/builds",
+                  "tests/images", "tests/e2e"):
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", layer], cwd=ROOT,
                               capture_output=True, text=True, timeout=1800)
@@ -297,7 +353,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     rows: list[Row] = []
-    for section in (program_under_mocks, command_start, aws_calls, real_engine):
+    for section in (program_under_mocks, command_start, aws_calls, real_engine, local_builds):
         print(f"bench: {section.__name__}...", file=sys.stderr)
         rows += section()
     if not args.skip_suite:

@@ -17,6 +17,7 @@ from infra.manifest import Release
 from infra.release.branch_images import ImageRemoval, remove_branch_images
 from infra.release.context import Context, read_source
 from infra.release.project import Environment, raw_stack_config, split_secrets
+from infra.release import registries
 from infra.release.promotion import deploy_release
 
 PREVIEW_MARKER = "<!-- dockyard-preview:{stack} -->"
@@ -161,6 +162,7 @@ def up(ctx: Context, branch: str, *, base: str, images: list[str]) -> BranchResu
         raise BadInput(f"--image {unknown[0]}: {base} runs no such service",
                        hint=f"it runs {', '.join(sorted(base_env.settings.services))}")
     seed = read_source(ctx, base)
+    registries.check_present(ctx, overrides, fix="push it first (dockyard build --local --push-only)")
     port = _listener_port(ctx, base_env, stack)
     ctx.log(f"Opening {stack} from {seed.label}...")
     _write_branch_config(ctx, base_env, stack, listener_port=port)

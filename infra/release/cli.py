@@ -77,7 +77,9 @@ def make_context(project_dir: Path | None) -> Any:
 
     project = Project.find((project_dir or Path.cwd()).resolve())
     confirm = (lambda question: typer.confirm(question, err=True)) if sys.stdin.isatty() else None
-    return Context(project=project, deployer_factory=lambda: AutomationDeployer(project.dir, log=_log), log=_log,
+    engine_log = project.dir / ".dockyard" / "logs" / "engine.log"
+    return Context(project=project, log=_log,
+                   deployer_factory=lambda: AutomationDeployer(project.dir, log=_log, engine_log=engine_log),
                    confirm=confirm)
 
 

@@ -1,15 +1,18 @@
-"""`dockyard demo`: the whole release story on the real engine, on this machine, in `.dockyard/demo/`.
+"""`dockyard demo`: the whole release story with real images, on the real engine, in `.dockyard/demo/`.
 
-A registry stack in `external` mode records pinned images (nothing is built:
-there is no container engine here), app stacks `dev` and `prod` keep their
-releases in the file store and render Kubernetes manifests to a directory.
+The demo workspace is a project of its own (same program, its own stacks and
+file backend) with a copy of `images/` in a git repository, so each service
+has a real commit. Images are built with the local container engine, pushed to
+the loopback registry that `./scripts/engine up` runs, and every step after
+that works with the digests the registry serves. App stacks `dev` and `prod`
+keep their releases in the file store and render Kubernetes manifests.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,30 +20,35 @@ from typing import Any
 
 import yaml
 
+from infra.errors import DockyardError
 from infra.release import branches, inspect, local, promotion
 from infra.release.context import Context
 from infra.release.engine import AutomationDeployer
+from infra.release.local_build import Engine, build_local
 from infra.release.project import Project
-from infra.release.registry import build
 
 SERVICES = ("web", "worker")
 BRANCH = "feature/demo-banner"
+REGISTRY_ENV = "DOCKYARD_REGISTRY"
+REPOSITORY_PREFIX = "dockyard-demo"
 
 
-def recorded_image(service: str, build_name: str) -> str:
-    """A pinned reference standing for an image CI pushed: digest derived from the build's name."""
-    digest = hashlib.sha256(f"dockyard-demo/{service}/{build_name}".encode()).hexdigest()
-    return f"ghcr.io/dockyard-demo/{service}@sha256:{digest}"
-
-
-def registry_config(build_name: str) -> dict[str, Any]:
-    return {
+def registry_config(registry: str, prebuilt: dict[str, str] | None = None, *,
+                    packer: bool = False) -> dict[str, Any]:
+    """The demo's registry stack: any OCI registry (here the loopback one), images built by the command."""
+    services: dict[str, Any] = {s: {} for s in SERVICES}
+    if packer:
+        services["worker"] = {"builder": "packer"}
+    config: dict[str, Any] = {
         "dockyard:role": "registry",
-        "dockyard:registry": "external",
+        "dockyard:registry": "oci",
+        "dockyard:oci": {"host": registry, "prefix": REPOSITORY_PREFIX},
         "dockyard:publish": False,
-        "dockyard:services": {s: {} for s in SERVICES},
-        "dockyard:prebuilt": {s: recorded_image(s, build_name) for s in SERVICES},
+        "dockyard:services": services,
     }
+    if prebuilt:
+        config["dockyard:prebuilt"] = dict(prebuilt)
+    return config
 
 
 def app_config(workdir: Path, stack: str) -> dict[str, Any]:
@@ -61,24 +69,36 @@ def app_config(workdir: Path, stack: str) -> dict[str, Any]:
 @dataclass
 class DemoResult:
     workdir: Path
+    registry: str
     steps: list[str] = field(default_factory=list)
     rendered: list[str] = field(default_factory=list)
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    builds: dict[str, int] = field(default_factory=dict)  # "built" / "unchanged": counts over every build step
+    engine_log: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"workdir": str(self.workdir), "steps": self.steps, "rendered": self.rendered}
+        return {"workdir": str(self.workdir), "registry": self.registry, "steps": self.steps,
+                "rendered": self.rendered, "environments": self.environments, "builds": self.builds,
+                "engineLog": self.engine_log}
 
     def lines(self) -> list[str]:
-        lines = ["", "The demo walked the whole story on the real Pulumi engine (images were recorded, not built:",
-                 "there is no container engine here, so the registry stack recorded pinned references):"]
-        lines += [f"  {i}. {step}" for i, step in enumerate(self.steps, 1)]
-        lines += ["", "Rendered manifests (apply them with Argo CD or Flux, or kubectl apply -R -f):"]
-        lines += [f"  {path}" for path in self.rendered]
-        lines += [f"State and releases: {self.workdir}", "Run it again any time: ./scripts/demo"]
+        lines = ["", f"Done: {len(self.steps)} steps, images built for real and served by {self.registry}."]
+        for env, data in sorted(self.environments.items()):
+            lines.append(f"  {env}: release {data['version']}")
+            lines += [f"    {service}: {ref}" for service, ref in sorted(data["images"].items())]
+        web = self.environments.get("prod", {}).get("images", {}).get("web", "")
+        lines += ["", "Try next (with the engine's environment: eval \"$(./scripts/engine env)\"):",
+                  f"  docker run --rm -d -p 127.0.0.1:8080:8080 --read-only --tmpfs /tmp {web}",
+                  "  curl -s 127.0.0.1:8080/version",
+                  f"  .venv/bin/dockyard status --project-dir {self.workdir}",
+                  f"  kubectl apply -R -f {self.workdir / 'rendered' / 'prod'}   (the rendered manifests)",
+                  "The registry keeps running; stop it and the engine with: ./scripts/engine down",
+                  f"Engine log: {self.engine_log}"]
         return lines
 
 
 class Story:
-    """Narrates each step on stderr and records it for the summary."""
+    """Numbered steps on stderr, one line per meaningful event; recorded for the summary."""
 
     def __init__(self, ctx: Context, result: DemoResult) -> None:
         self.ctx, self.result = ctx, result
@@ -86,15 +106,22 @@ class Story:
 
     def step(self, title: str, action: Callable[[], Any]) -> Any:
         self.number += 1
-        self.ctx.log(f"\n==> {self.number}. {title}")
+        self.ctx.log(f"\n{self.number}. {title}")
         outcome = action()
         for line in getattr(outcome, "lines", lambda: [])():
-            self.ctx.log(f"    {line}")
+            if line.strip():
+                self.ctx.log(f"   {line}")
         self.result.steps.append(title)
         return outcome
 
 
-def prepare(project_root: Path, workdir: Path) -> Project:
+def _git(workdir: Path, *args: str) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "dockyard demo", "GIT_AUTHOR_EMAIL": "demo@dockyard.invalid",
+           "GIT_COMMITTER_NAME": "dockyard demo", "GIT_COMMITTER_EMAIL": "demo@dockyard.invalid"}
+    subprocess.run(["git", *args], cwd=workdir, env=env, check=True, capture_output=True, text=True)
+
+
+def prepare(project_root: Path, workdir: Path, registry: str, *, packer: bool) -> Project:
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -103,58 +130,92 @@ def prepare(project_root: Path, workdir: Path) -> Project:
         "name": "dockyard", "description": "dockyard demo workspace",
         "runtime": {"name": "python", "options": {"toolchain": "pip", "virtualenv": str(project_root / ".venv")}},
         "main": os.path.relpath(project_root, workdir)}, sort_keys=False))
+    shutil.copytree(project_root / "images", workdir / "images", ignore=shutil.ignore_patterns("__pycache__"))
+    (workdir / ".gitignore").write_text("state/\npulumi-home/\nreleases/\nrendered/\n.dockyard/\n")
+    _git(workdir, "init", "-q", "-b", "main")
+    _git(workdir, "add", ".")
+    _git(workdir, "commit", "-q", "-m", "demo: the services as they are in this checkout")
     project = Project(workdir)
-    project.write_stack_config("registry", registry_config("release-1"))
+    project.write_stack_config("registry", registry_config(registry, packer=packer))
     for stack in ("dev", "prod"):
         project.write_stack_config(stack, app_config(workdir, stack))
     return project
 
 
+def change_web(workdir: Path, greeting: str, message: str) -> None:
+    """A source change to web only, committed: its inputs (and commit) change, worker's do not."""
+    app = workdir / "images" / "web" / "app.py"
+    text = app.read_text()
+    start = text.index('"message": "') + len('"message": "')
+    app.write_text(text[:start] + greeting + text[text.index('"', start):])
+    _git(workdir, "commit", "-q", "-am", message)
+
+
 def run_demo(project_root: Path, workdir: Path, log: Callable[[str], None]) -> DemoResult:
-    project = prepare(project_root, workdir)
+    registry = os.environ.get(REGISTRY_ENV)
+    if not registry:
+        raise DockyardError(f"{REGISTRY_ENV} is not set: the demo pushes to a registry",
+                            hint="run ./scripts/demo (it starts the engine and registry), or "
+                                 "eval \"$(./scripts/engine env)\" first")
+    Engine.find()  # a clear error now, rather than at the first build
+    packer = shutil.which("packer") is not None and (project_root / "images" / "worker" / "worker.pkr.hcl").is_file()
+    project = prepare(project_root, workdir, registry, packer=packer)
     env = local.local_engine_env(workdir / "state", project_root)
     local.require_engine(env)
     local.apply(env)
-    ctx = Context(project=project, deployer_factory=lambda: AutomationDeployer(project.dir, log=_quiet(log)),
+    engine_log = workdir / "engine.log"
+    ctx = Context(project=project,
+                  deployer_factory=lambda: AutomationDeployer(project.dir, log=log, engine_log=engine_log),
                   log=log, confirm=None, user="demo")
-    result = DemoResult(workdir=workdir)
+    result = DemoResult(workdir=workdir, registry=registry, engine_log=str(engine_log))
     story = Story(ctx, result)
-    log("dockyard demo: images are recorded, not built - there is no container engine on this machine. "
-        "The registry stack records pinned references, as it does for images another CI pushed.")
+    log(f"dockyard demo: real images, pushed to {registry}; the engine's full log is in {engine_log}")
 
-    story.step("Record release 1 in the registry stack", lambda: build(ctx))
-    story.step("Promote the registry's release into dev and deploy it",
-               lambda: promotion.promote(ctx, "dev", "registry", services=[], reason="first release", deploy=True,
-                                         yes=True, release_hold=False))
-    story.step("Promote dev into prod", lambda: promotion.promote(
-        ctx, "prod", "dev", services=[], reason="ship release 1", deploy=True, yes=True, release_hold=False))
-    project.write_stack_config("registry", {**registry_config("release-1"), "dockyard:prebuilt": {
-        "web": recorded_image("web", "release-2"), "worker": recorded_image("worker", "release-1")}})
-    story.step("Record release 2 (a new web image) in the registry stack", lambda: build(ctx))
-    story.step("Promote it into dev", lambda: promotion.promote(
-        ctx, "dev", "registry", services=[], reason="new web", deploy=True, yes=True, release_hold=False))
+    def build(**options: Any) -> Any:
+        outcome = build_local(ctx, services=options.get("services", []), push_only=options.get("push_only", False),
+                              against=None)
+        for b in outcome.builds:
+            key = "built" if b.built else "unchanged"
+            result.builds[key] = result.builds.get(key, 0) + 1
+        return outcome
+
+    def promote(env_name: str, source: str, reason: str) -> Any:
+        return promotion.promote(ctx, env_name, source, services=[], reason=reason, deploy=True, yes=True,
+                                 release_hold=False)
+
+    worker_how = "Packer" if packer else "docker"
+    story.step(f"Build web (docker) and worker ({worker_how}), push them, record their digests", build)
+    story.step("Promote the registry's release into dev; deploy and verify", lambda: promote("dev", "registry",
+                                                                                            "first release"))
+    story.step("Promote dev into prod", lambda: promote("prod", "dev", "ship release 1"))
+    change_web(workdir, "hello from release 2", "web: new greeting")
+    story.step("Change web only and build again: web is rebuilt, worker is not", build)
+    story.step("Promote the new web into dev", lambda: promote("dev", "registry", "new web"))
     status = story.step("Status: dev is ahead of prod", lambda: inspect.status(ctx, ["dev", "prod"]))
     _log_table(log, *status.table())
-    story.step("Promote dev into prod", lambda: promotion.promote(
-        ctx, "prod", "dev", services=[], reason="ship release 2", deploy=True, yes=True, release_hold=False))
-    story.step("Roll prod back to release 1, without rebuilding anything", lambda: promotion.rollback(
-        ctx, "prod", to=1, services=[], reason="release 2 misbehaves", deploy=True, yes=True))
+    story.step("Promote dev into prod", lambda: promote("prod", "dev", "ship release 2"))
+    story.step("Roll prod back to release 1: no rebuild, the old digests still in the registry",
+               lambda: promotion.rollback(ctx, "prod", to=1, services=[], reason="release 2 misbehaves",
+                                          deploy=True, yes=True))
     history = story.step("History of prod", lambda: inspect.history(ctx, "prod", None))
     _log_table(log, *history.table())
-    story.step(f"Open a branch stack for {BRANCH} with the branch's own web image", lambda: branches.up(
-        ctx, BRANCH, base="dev", images=[f"web={recorded_image('web', 'branch-banner')}"]))
-    story.step("Destroy the branch stack", lambda: branches.destroy(ctx, BRANCH))
+    change_web(workdir, "hello from the banner branch", "web: banner (branch)")
+    branch_build = story.step(f"Build the branch {BRANCH}'s own web image (push only, nothing recorded)",
+                              lambda: build(services=["web"], push_only=True))
+    story.step(f"Open a branch stack for {BRANCH} with that image", lambda: branches.up(
+        ctx, BRANCH, base="dev", images=[f"web={branch_build.images['web']}"]))
+    story.step("Destroy the branch stack (and its branch-only image)", lambda: branches.destroy(ctx, BRANCH))
+    for env_name in ("dev", "prod"):
+        current = ctx.store(project.environment(env_name)).current()
+        if current is not None:
+            result.environments[env_name] = {"version": current.version,
+                                             "images": current.release.image_strings()}
     result.rendered = sorted(str(p) for p in (workdir / "rendered").glob("*")
                              if p.is_dir() and any(f.is_file() for f in p.rglob("*.yaml")))
     return result
 
 
-def _quiet(log: Callable[[str], None]) -> Callable[[str], None]:
-    """Engine output, indented under the step it belongs to."""
-    return lambda line: log("      " + line.rstrip("\n")) if line.strip() else None
-
-
 def _log_table(log: Callable[[str], None], header: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
     for row in [header, *rows]:
-        log("    " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+        log("   " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths)))

@@ -98,9 +98,28 @@ def translate(err: Exception, stack: str, known: Callable[[], list[str]] | None 
 class AutomationDeployer:
     """The real engine: the project's own program, run by the `pulumi` CLI through the Automation API."""
 
-    def __init__(self, project_dir: Path, *, log: Callable[[str], None] | None = None) -> None:
+    def __init__(self, project_dir: Path, *, log: Callable[[str], None] | None = None,
+                 engine_log: Path | None = None) -> None:
         self.project_dir = project_dir
         self.log = log or (lambda line: print(line, file=sys.stderr, end="" if line.endswith("\n") else "\n"))
+        # The engine's own output goes to this file; the user sees one line per operation (and a
+        # heartbeat while it runs). None: the engine's output is streamed to the log instead.
+        self.engine_log = engine_log
+
+    @contextmanager
+    def _operation(self, verb: str, stack: str) -> Iterator[Callable[[str], None]]:
+        """One line when the engine starts on `stack`, its output in the engine log, a heartbeat meanwhile."""
+        if self.engine_log is None:
+            yield self.log
+            return
+        from infra.release.progress import heartbeat
+
+        self.engine_log.parent.mkdir(parents=True, exist_ok=True)
+        with self.engine_log.open("a") as sink:
+            sink.write(f"\n=== pulumi {verb} {stack} ===\n")
+            self.log(f"   pulumi {verb} {stack} (engine log: {self.engine_log})")
+            with heartbeat(self.log, f"pulumi {verb} {stack}"):
+                yield lambda line: (sink.write(line if line.endswith("\n") else line + "\n"), sink.flush())
 
     def _workspace(self) -> Any:
         from pulumi import automation as auto
@@ -120,7 +139,10 @@ class AutomationDeployer:
         try:
             yield
         except Exception as err:  # noqa: BLE001 - translated into the project's typed errors
-            raise translate(err, stack, known=self._names) from None
+            failure = translate(err, stack, known=self._names)
+            if self.engine_log is not None and failure.hint is None and not isinstance(err, DockyardError):
+                failure.hint = f"the engine's full log is in {self.engine_log}"
+            raise failure from None
 
     def _names(self) -> list[str]:
         try:
@@ -129,14 +151,14 @@ class AutomationDeployer:
             return []
 
     def up(self, stack: str) -> UpResult:
-        with self._engine(stack):
-            result = self._stack(stack, create=True).up(on_output=self.log, color="never")
+        with self._engine(stack), self._operation("up", stack) as output:
+            result = self._stack(stack, create=True).up(on_output=output, color="never")
             return UpResult(outputs={k: v.value for k, v in result.outputs.items()},
                             changes=dict(result.summary.resource_changes or {}))
 
     def preview(self, stack: str) -> Preview:
-        with self._engine(stack):
-            result = self._stack(stack, create=True).preview(on_output=self.log, color="never", diff=True)
+        with self._engine(stack), self._operation("preview", stack) as output:
+            result = self._stack(stack, create=True).preview(on_output=output, color="never", diff=True)
             return Preview(changes=dict(result.change_summary or {}), text=result.stdout)
 
     def outputs(self, stack: str) -> dict[str, Any]:
@@ -160,8 +182,8 @@ class AutomationDeployer:
                            hint=f"deploy it first: dockyard deploy {stack}")
 
     def destroy(self, stack: str) -> None:
-        with self._engine(stack):
-            self._stack(stack).destroy(on_output=self.log, color="never")
+        with self._engine(stack), self._operation("destroy", stack) as output:
+            self._stack(stack).destroy(on_output=output, color="never")
             self._workspace().remove_stack(stack)
 
     def copy_secret_config(self, source: str, dest: str, paths: list[str]) -> None:

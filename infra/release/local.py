@@ -42,9 +42,41 @@ def local_engine_env(state_dir: Path, project_dir: Path) -> dict[str, str]:
     tools = engine_bin(project_dir)
     path = os.environ.get("PATH", "")
     if tools is not None:
-        path = f"{tools}{os.pathsep}{path}"
+        path = f"{install_plugins(tools, Path(env['PULUMI_HOME']))}{os.pathsep}{path}"
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{path}"
     return env
+
+
+def install_plugins(tools: Path, pulumi_home: Path) -> Path:
+    """Put the built engine where the engine expects it; return the bin dir to put on PATH.
+
+    Resource plugins go under `$PULUMI_HOME/plugins/resource-<name>-v<version>/` (the version the
+    Python SDK asks for), so the engine loads them as installed plugins instead of warning that it
+    uses one found on PATH. The CLI and the language host are linked into a bin dir of their own.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    bin_dir = pulumi_home / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for binary in tools.iterdir():
+        if binary.name.startswith("pulumi-resource-"):
+            name = binary.name.removeprefix("pulumi-resource-")
+            try:
+                wanted = version(f"pulumi-{name}")
+            except PackageNotFoundError:
+                continue
+            _link(binary, pulumi_home / "plugins" / f"resource-{name}-v{wanted}" / binary.name)
+        else:
+            _link(binary, bin_dir / binary.name)
+    return bin_dir
+
+
+def _link(target: Path, link: Path) -> None:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() and link.resolve() == target.resolve():
+        return
+    link.unlink(missing_ok=True)
+    link.symlink_to(target)
 
 
 def require_engine(env: dict[str, str]) -> str:

@@ -260,6 +260,11 @@ class RegistryClients:
     def for_ref(self, ref: ImageRef) -> OciClient:
         return self.client(api_host(ref.registry))
 
+    @property
+    def calls(self) -> int:
+        """Requests sent to every registry so far."""
+        return sum(client.calls for client in self._clients.values())
+
 
 def delete_oci_image(text: str, clients: RegistryClients | None = None) -> bool:
     """Delete a pinned image from its registry; False when it was already gone."""

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from infra.release import local
-from infra.release.demo import app_config, recorded_image, registry_config
+from infra.release.demo import SERVICES, app_config
+from tests.support.oci_registry import LocalRegistry, start_registry
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DOCKYARD = [sys.executable, "-m", "infra.release.cli"]
@@ -41,7 +42,10 @@ class Workspace:
         return config
 
     def registry(self, build: str, **overrides: Any) -> None:
-        config = registry_config(build)
+        """A registry stack recording images another CI pushed (to the session's real registry)."""
+        config = {"dockyard:role": "registry", "dockyard:registry": "external", "dockyard:publish": False,
+                  "dockyard:services": {s: {} for s in SERVICES},
+                  "dockyard:prebuilt": {s: image(s, build) for s in SERVICES}}
         config.update(overrides)
         self.write_stack("registry", config)
 
@@ -74,6 +78,23 @@ class Workspace:
             self.pulumi("stack", "rm", "--yes", "--force", "-s", stack, check=False)
 
 
+_REGISTRY: list[LocalRegistry] = []
+_PUSHED: dict[tuple[str, str], str] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def oci_registry(tmp_path_factory):
+    """A real registry holding the images the end-to-end releases name: promote checks each digest there."""
+    if os.environ.get("DOCKYARD_SKIP_E2E") == "1":
+        yield None
+        return
+    registry = start_registry(tmp_path_factory.mktemp("e2e-registry"))
+    _REGISTRY.append(registry)
+    yield registry
+    registry.stop()
+    _REGISTRY.clear()
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Workspace:
     if os.environ.get("DOCKYARD_SKIP_E2E") == "1":
@@ -86,7 +107,12 @@ def workspace(tmp_path_factory) -> Workspace:
 
 
 def image(service: str, build: str) -> str:
-    return recorded_image(service, build)
+    """The pinned reference of `service` as built by `build`: pushed to the session's registry once."""
+    if (service, build) not in _PUSHED:
+        registry = _REGISTRY[0]
+        digest = registry.put_image(f"dockyard-e2e/{service}", f"{service}/{build}")
+        _PUSHED[service, build] = f"{registry.host}/dockyard-e2e/{service}@{digest}"
+    return _PUSHED[service, build]
 
 
 def rendered_deployments(render_dir: Path) -> dict[str, str]:

@@ -1,7 +1,8 @@
-"""`dockyard demo` (what ./scripts/demo runs) walks the story to the end on the real engine."""
+"""`dockyard demo` (what ./scripts/demo runs) walks the story to the end with real images on the real engine."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -9,25 +10,50 @@ import sys
 
 import pytest
 
+from infra.images import ImageRef
+from infra.release.oci import OciClient
 from tests.e2e.conftest import PROJECT_DIR, rendered_deployments
+from tests.support.container_engine import require_engine
 
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_runs_the_whole_story(tmp_path):
+def test_demo_builds_real_images_and_every_release_names_digests_the_registry_serves(tmp_path):
     if os.environ.get("DOCKYARD_SKIP_E2E") == "1":
         pytest.skip("DOCKYARD_SKIP_E2E=1")
+    require_engine()
+    if not os.environ.get("DOCKYARD_REGISTRY"):
+        pytest.skip("no registry: DOCKYARD_REGISTRY is not set (./scripts/engine up starts one)")
     workdir = tmp_path / "demo"
     proc = subprocess.run([sys.executable, "-m", "infra.release.cli", "demo", "--json", "--dir", str(workdir)],
-                          capture_output=True, text=True, cwd=PROJECT_DIR, timeout=900,
+                          capture_output=True, text=True, cwd=PROJECT_DIR, timeout=1500,
                           env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
-    assert len(result["steps"]) == 11
-    assert "images are recorded, not built" in proc.stderr
-    assert result["rendered"] == [str(workdir / "rendered" / "dev"), str(workdir / "rendered" / "prod")]
+    assert result["registry"] == os.environ["DOCKYARD_REGISTRY"]
+    assert len(result["steps"]) == 13
+    # Output for people: numbered steps, no engine chatter (it is in the engine log).
+    assert "using pulumi-resource" not in proc.stderr
+    assert len(proc.stderr.splitlines()) < 150, proc.stderr
+    assert os.path.getsize(result["engineLog"]) > 0
+    # The second build rebuilt web only: worker was unchanged, with no build and no push.
+    assert result["builds"]["unchanged"] >= 1
+
+    client = OciClient(result["registry"])
+    for env, data in result["environments"].items():
+        for service, text in data["images"].items():
+            ref = ImageRef.parse_pinned(text)
+            assert ref.registry == result["registry"], text
+            body, _ = client.manifest(ref.repository, ref.digest)
+            assert "sha256:" + hashlib.sha256(body).hexdigest() == ref.digest, f"{env} {service}"
+            config = client.image_config(ref.repository, ref.digest)["config"]
+            assert config["User"].split(":")[0] == "10001"
+            revision = config["Labels"]["org.opencontainers.image.revision"]
+            assert len(revision) == 40 and all(c in "0123456789abcdef" for c in revision), revision
     prod = rendered_deployments(workdir / "rendered" / "prod")
     dev = rendered_deployments(workdir / "rendered" / "dev")
     assert prod["web"] != dev["web"]  # prod was rolled back to release 1; dev runs release 2
+    assert prod["worker"] == dev["worker"]  # worker was never rebuilt
+    assert result["environments"]["prod"]["version"] == 3
     history = sorted((workdir / "releases" / "prod" / "versions").glob("*.json"))
     assert len(history) == 3 and json.loads(history[-1].read_text())["source"] == "rollback:v1"

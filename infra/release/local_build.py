@@ -242,8 +242,8 @@ class Engine:
                                 hint="install Packer (Debian: apt-get install packer), or set "
                                      f"dockyard:services.{inputs.service}.builder to docker")
         repository, _, tag = image.rpartition(":")
+        # The template's variables (images/worker/worker.pkr.hcl); it tags and pushes the image itself.
         variables = {"repository": repository, "tag": tag, "commit_sha": inputs.commit,
-                     "context": inputs.context, "platform": inputs.platform,
                      **({"python_image": inputs.build_args["PYTHON_IMAGE"]} if "PYTHON_IMAGE" in inputs.build_args
                         else {})}
         command = [self.packer, "build", "-color=false"]

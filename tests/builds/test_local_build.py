@@ -3,6 +3,7 @@ no build and no push; a change to one service rebuilds that service only."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra.images import ImageRef
 from infra.release.context import Context
 from infra.release.local_build import build_local
 from infra.release.oci import OciClient
@@ -66,11 +68,12 @@ def test_builds_pushes_and_records_then_an_unchanged_rerun_builds_and_pushes_not
     commit = git(project, "rev-parse", "HEAD")
     client = OciClient(registry.host)
     for service, ref in first["images"].items():
-        repository, digest = ref.split("@")[0].split(":")[0].split("/", 1)[1], ref.split("@")[1]
-        assert repository == f"shop/{service}"
+        parsed = ImageRef.parse_pinned(ref)
+        repository, digest = parsed.repository, parsed.digest
+        assert parsed.registry == registry.host and repository == f"shop/{service}"
+        assert parsed.tag.startswith("build-")
         # The registry serves these exact bytes under this digest.
         body, _ = client.manifest(repository, digest)
-        import hashlib
         assert "sha256:" + hashlib.sha256(body).hexdigest() == digest
         image = client.image_config(repository, digest)
         assert image["config"]["User"] == "10001:10001"

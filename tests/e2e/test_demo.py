@@ -31,7 +31,7 @@ def test_demo_builds_real_images_and_every_release_names_digests_the_registry_se
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
     assert result["registry"] == os.environ["DOCKYARD_REGISTRY"]
-    assert len(result["steps"]) == 13
+    assert len(result["steps"]) == 12
     # Output for people: numbered steps, no engine chatter (it is in the engine log).
     assert "using pulumi-resource" not in proc.stderr
     assert len(proc.stderr.splitlines()) < 150, proc.stderr

@@ -13,6 +13,33 @@ from infra.naming import validate_service_name
 
 SCHEMA = 1
 _OPTIONAL_TEXT = ("source", "commit", "by", "reason", "at")
+# Why a rollback release was written: by a person, by dockyard after a failed verification, by
+# `dockyard abort` stopping an in-flight deployment, or by the orchestrator reverting on its own.
+ROLLBACK_CAUSES = ("manual", "automatic", "aborted", "reverted")
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """A release that puts an earlier one back: which release it undoes, which it restores, and why."""
+
+    of: int
+    to: int
+    cause: str
+    reason: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Rollback:
+        if not isinstance(data, dict) or set(data) - {"of", "to", "cause", "reason"}:
+            raise ManifestError(f"{where}: 'rollback' must be an object of of, to, cause, reason")
+        of, to, cause, reason = data.get("of"), data.get("to"), data.get("cause"), data.get("reason", "")
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (of, to)):
+            raise ManifestError(f"{where}: rollback.of and rollback.to must be release numbers")
+        if cause not in ROLLBACK_CAUSES or not isinstance(reason, str):
+            raise ManifestError(f"{where}: rollback.cause must be one of {', '.join(ROLLBACK_CAUSES)}")
+        return cls(of=of, to=to, cause=cause, reason=reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"of": self.of, "to": self.to, "cause": self.cause, "reason": self.reason}
 # SSM's advanced tier caps a value at 8 KiB; anything near that is not a manifest.
 MAX_MANIFEST_BYTES = 8192
 
@@ -27,6 +54,7 @@ class Release:
     by: str | None = None
     reason: str | None = None
     at: str | None = None
+    rollback: Rollback | None = None
     schema: int = field(default=SCHEMA)
 
     @classmethod
@@ -48,7 +76,7 @@ class Release:
         schema = data.get("schema")
         if schema != SCHEMA or isinstance(schema, bool):
             raise ManifestError(f"{where}: schema is {schema!r}; this dockyard reads schema {SCHEMA}")
-        unknown = sorted(set(data) - {"schema", "images", *_OPTIONAL_TEXT})
+        unknown = sorted(set(data) - {"schema", "images", "rollback", *_OPTIONAL_TEXT})
         if unknown:
             raise ManifestError(f"{where}: unknown field(s) {', '.join(map(str, unknown))}")
         raw_images = data.get("images")
@@ -72,7 +100,8 @@ class Release:
             if value is not None and not isinstance(value, str):
                 raise ManifestError(f"{where}: '{key}' must be a string, got {type(value).__name__}")
             extras[key] = value
-        return cls(images=images, **extras)
+        rollback = Rollback.from_dict(data["rollback"], where) if data.get("rollback") is not None else None
+        return cls(images=images, rollback=rollback, **extras)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"schema": self.schema, "images": {k: str(v) for k, v in sorted(self.images.items())}}
@@ -80,6 +109,8 @@ class Release:
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
+        if self.rollback is not None:
+            data["rollback"] = self.rollback.to_dict()
         return data
 
     def to_json(self) -> str:

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -41,19 +42,15 @@ def work_once(count: int) -> None:
 
 
 def run(stop_after: int | None = None) -> None:
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
+    # ECS and Kubernetes stop containers with SIGTERM: end the loop at once, not after the current wait.
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     count = 0
-    while not stopping and (stop_after is None or count < stop_after):
+    while not stopping.is_set() and (stop_after is None or count < stop_after):
         work_once(count)
         beat(heartbeat_path(), time.time())
         count += 1
-        time.sleep(interval())
+        stopping.wait(interval())
 
 
 def main(argv: list[str]) -> int:

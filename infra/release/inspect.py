@@ -21,6 +21,7 @@ class EnvironmentStatus:
     known_good: int | None
     held: dict[str, Any] | None
     error: str | None = None
+    rollback: dict[str, Any] | None = None  # the current release undoes another: which, and why
 
     @property
     def drift(self) -> bool:
@@ -30,7 +31,7 @@ class EnvironmentStatus:
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"version": self.version, "images": self.images, "deployed": self.deployed,
                                 "knownGood": self.known_good, "source": self.source, "drift": self.drift,
-                                "held": self.held}
+                                "held": self.held, "rollback": self.rollback}
         if self.error:
             data["error"] = self.error
         return data
@@ -65,16 +66,26 @@ class HistoryResult:
     env: str
     releases: list[StoredRelease]
 
+    def outcomes(self) -> dict[int, str]:
+        """Releases a later one undid: `failed` (dockyard rolled it back after a failed verification),
+        `aborted` (`dockyard abort`), `reverted` (the orchestrator went back on its own), `rolled back`."""
+        words = {"automatic": "failed", "aborted": "aborted", "reverted": "reverted", "manual": "rolled back"}
+        return {r.release.rollback.of: words[r.release.rollback.cause]
+                for r in reversed(self.releases) if r.release.rollback is not None}
+
     def to_json(self) -> dict[str, Any]:
+        outcomes = self.outcomes()
         return {"env": self.env, "releases": [
             {"version": r.version, "images": r.release.image_strings(), "labels": list(r.labels),
              "source": r.release.source, "reason": r.release.reason, "by": r.release.by, "at": r.release.at,
-             "commit": r.release.commit} for r in self.releases]}
+             "commit": r.release.commit, "outcome": outcomes.get(r.version),
+             "rollback": r.release.rollback.to_dict() if r.release.rollback else None} for r in self.releases]}
 
     def table(self) -> tuple[list[str], list[list[str]]]:
-        header = ["VERSION", "LABELS", "SOURCE", "BY", "AT", "REASON"]
-        rows = [[f"v{r.version}", ",".join(r.labels) or "-", r.release.source or "-", r.release.by or "-",
-                 r.release.at or "-", r.release.reason or "-"] for r in self.releases]
+        header = ["VERSION", "LABELS", "OUTCOME", "SOURCE", "BY", "AT", "REASON"]
+        outcomes = self.outcomes()
+        rows = [[f"v{r.version}", ",".join(r.labels) or "-", outcomes.get(r.version, "-"), r.release.source or "-",
+                 r.release.by or "-", r.release.at or "-", r.release.reason or "-"] for r in self.releases]
         return header, rows
 
 
@@ -92,7 +103,9 @@ def environment_status(ctx: Context, env: Environment) -> EnvironmentStatus:
     return EnvironmentStatus(env=env.name, source=env.store_kind, version=current.version if current else None,
                              images=current.release.image_strings() if current else {},
                              deployed=labels.get(DEPLOYED), known_good=labels.get(KNOWN_GOOD),
-                             held=hold.to_dict() if hold else None)
+                             held=hold.to_dict() if hold else None,
+                             rollback=current.release.rollback.to_dict() if current and current.release.rollback
+                             else None)
 
 
 def status(ctx: Context, envs: list[str]) -> StatusResult:

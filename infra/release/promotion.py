@@ -11,7 +11,7 @@ from typing import Any
 from infra.config import AppSettings
 from infra.errors import BadInput, Conflict, DockyardError
 from infra.images import ImageRef
-from infra.manifest import Release
+from infra.manifest import Release, Rollback
 from infra.release.context import Context, read_source, require_confirmation
 from infra.release.engine import UpResult
 from infra.release.project import Environment, pin_hint
@@ -263,7 +263,9 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
     require_confirmation(ctx, f"Roll {env_name} back to release {to}?", yes=yes)
     release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=f"rollback:v{to}",
                       commit=target.release.commit, by=ctx.user,
-                      reason=reason or f"rollback to release {to}", at=ctx.timestamp())
+                      reason=reason or f"rollback to release {to}", at=ctx.timestamp(),
+                      rollback=Rollback(of=current.version, to=to, cause="manual",
+                                        reason=reason or f"rollback to release {to}"))
     appended = store.append(release, expected=current.version)
     store.set_hold(Hold(version=appended.version, reason=reason or f"rolled back to release {to}", by=ctx.user,
                         at=ctx.timestamp()))

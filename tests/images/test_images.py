@@ -92,7 +92,8 @@ def test_sigterm_stops_the_container_cleanly_within_the_stop_timeout(engine, ima
         state = engine.inspect(container)["State"]
         # Exit code 137 would mean the engine had to SIGKILL it after the timeout.
         assert state["ExitCode"] == 0 and not state["OOMKilled"], state
-        assert elapsed < 10, f"stopped after {elapsed:.1f}s"
+        # The services end on SIGTERM at once; well inside the 10 s the engine (and ECS, Kubernetes) allow.
+        assert elapsed < 5, f"stopped after {elapsed:.1f}s"
     finally:
         engine.remove(container)
 

@@ -41,3 +41,19 @@ def test_check_command_exit_codes(tmp_path):
     assert subprocess.run([sys.executable, str(WORKER), "--check"], env=env).returncode == 1
     (tmp_path / "heartbeat").write_text(str(__import__("time").time()))
     assert subprocess.run([sys.executable, str(WORKER), "--check"], env=env).returncode == 0
+
+
+def test_sigterm_stops_the_loop_at_once_not_after_its_interval(tmp_path):
+    import signal
+    import time
+
+    env = {"HEARTBEAT_FILE": str(tmp_path / "heartbeat"), "WORK_INTERVAL_SECONDS": "30"}
+    proc = subprocess.Popen([sys.executable, str(WORKER)], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert '"tick": 0' in proc.stdout.readline()
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        assert time.monotonic() - started < 2, "SIGTERM waited for the work interval"
+    finally:
+        proc.kill()

@@ -160,13 +160,15 @@ def promote(
     source: str = typer.Option(..., "--from", help="registry, or the environment to promote from."),
     service: list[str] = SERVICES, reason: Optional[str] = REASON, no_deploy: bool = NO_DEPLOY, yes: bool = YES,
     release_hold: bool = typer.Option(False, "--release-hold", help="Lift a rollback's hold on ENV."),
+    no_rollback: bool = typer.Option(False, "--no-rollback", help="If the deploy fails verification, leave it: "
+                                                                  "do not roll back to known-good by itself."),
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Promote SRC's current release into ENV: write it, deploy it, verify it."""
     from infra.release import promotion
 
     run(lambda ctx: promotion.promote(ctx, env, source, services=service, reason=reason, deploy=not no_deploy,
-                                      yes=yes, release_hold=release_hold),
+                                      yes=yes, release_hold=release_hold, auto_rollback=not no_rollback),
         as_json=as_json, project_dir=project_dir, debug=debug)
 
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from infra.config import AppSettings
 from infra.errors import BadInput, Conflict, DockyardError
@@ -156,7 +156,7 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
 
 
 def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str], reason: str | None,
-            deploy: bool, yes: bool, release_hold: bool) -> PromoteResult:
+            deploy: bool, yes: bool, release_hold: bool, auto_rollback: bool = True) -> PromoteResult:
     if env_name == source_name:
         raise BadInput(f"cannot promote {env_name} into itself", hint="--from names another environment or registry")
     env = ctx.project.app_environment(env_name)
@@ -207,7 +207,12 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
         ctx.log(f"{env_name}: hold released")
     _refuse_if_raced(store, appended, env_name, "promoting")
     if deploy:
-        _deploy_written(ctx, env, store, appended.version, images)
+        try:
+            _deploy_written(ctx, env, store, appended.version, images)
+        except verify.VerificationFailed as failure:
+            if not auto_rollback:
+                raise
+            _roll_back_automatically(ctx, env, store, appended.version, failure)
         result.deployed = result.verified = True
     return result
 
@@ -229,6 +234,41 @@ def _deploy_written(ctx: Context, env: Environment, store: ReleaseStore, version
         failure = type(err)(f"release {version} of {env.name} is written, but its deploy failed: {err.message}",
                             hint=err.hint or f"fix the cause, then: dockyard deploy {env.name}")
         raise failure from None
+
+
+def _roll_back_automatically(ctx: Context, env: Environment, store: ReleaseStore, failed: int,
+                             failure: DockyardError) -> NoReturn:
+    """Release `failed` did not verify: put the known-good release back, verify it, hold the environment.
+
+    Always ends in an error (exit 1): the promote did not do what was asked. The message says what
+    failed, what was restored, and how to lift the hold.
+    """
+    cause = failure.message.split("its deploy failed: ", 1)[-1]
+    what = f"release {failed} of {env.name} failed verification ({cause})"
+    known_good = store.labels().get(KNOWN_GOOD)
+    target = store.get(known_good) if known_good is not None and known_good != failed else None
+    if target is None:
+        raise verify.VerificationFailed(f"{what}; there is no known-good release, so nothing was rolled back",
+                                        hint=f"fix the cause, then: dockyard deploy {env.name}")
+    ctx.log(f"{what}: rolling back to known-good release {target.version}...")
+    images = target.release.image_strings()
+    release = Release(images=target.release.images, source=f"rollback:v{target.version}",
+                      commit=target.release.commit, by=ctx.user, at=ctx.timestamp(),
+                      reason=f"automatic rollback: release {failed} failed verification",
+                      rollback=Rollback(of=failed, to=target.version, cause="automatic", reason=cause))
+    appended = store.append(release, expected=failed)
+    store.set_hold(Hold(version=appended.version, by=ctx.user, at=ctx.timestamp(),
+                        reason=f"release {failed} failed verification; rolled back automatically"))
+    lift = f"fix the cause, then promote with --release-hold (dockyard promote {env.name} --from <src> --release-hold)"
+    try:
+        deploy_release(ctx, env, store, appended.version, images)
+    except DockyardError as err:
+        raise verify.VerificationFailed(
+            f"{what}; the automatic rollback to release {target.version} (release {appended.version}) failed "
+            f"too: {err.message}", hint=f"{env.name} is held; look at what runs, then {lift}") from None
+    raise verify.VerificationFailed(
+        f"{what}; rolled back automatically to release {target.version} (as release {appended.version}, "
+        f"verified); {env.name} is held", hint=lift)
 
 
 def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str], reason: str | None,

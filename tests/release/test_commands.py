@@ -147,7 +147,7 @@ def test_a_deploy_that_runs_something_else_fails_and_keeps_known_good(dockyard):
     publish_registry(dockyard, "v2")
     dockyard("promote", "dev", "--from", "registry", "--no-deploy", "--yes")
     dockyard.engine.sabotage["prod"] = images("seed")  # the circuit breaker rolled back to the old images
-    code, out, err = dockyard("promote", "prod", "--from", "dev", "--yes", "--json")
+    code, out, err = dockyard("promote", "prod", "--from", "dev", "--yes", "--no-rollback", "--json")
     assert code == 1 and "release 2 of prod is written, but its deploy failed" in out["error"]["message"]
     assert "Traceback" not in err
     _, status, _ = dockyard("status", "prod", "--json")

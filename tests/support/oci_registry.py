@@ -6,6 +6,7 @@ so tests of the registry client need no container engine.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -35,13 +36,14 @@ class LocalRegistry:
     process: subprocess.Popen
     auth: tuple[str, str] | None = None
 
-    def _open(self, request: urllib.request.Request) -> bytes:
+    def _authorized(self, request: urllib.request.Request) -> urllib.request.Request:
         if self.auth:
-            import base64
-
             token = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
             request.add_header("Authorization", f"Basic {token}")
-        with urllib.request.urlopen(request, timeout=10) as response:
+        return request
+
+    def _open(self, request: urllib.request.Request) -> bytes:
+        with urllib.request.urlopen(self._authorized(request), timeout=10) as response:
             return response.read()
 
     def put_image(self, repository: str, content: str) -> str:
@@ -50,12 +52,7 @@ class LocalRegistry:
                              "config": {"User": "10001", "Labels": {"content": content}}}).encode()
         config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
         start = urllib.request.Request(f"http://{self.host}/v2/{repository}/blobs/uploads/", method="POST")
-        if self.auth:
-            import base64
-
-            token = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
-            start.add_header("Authorization", f"Basic {token}")
-        with urllib.request.urlopen(start, timeout=10) as response:
+        with urllib.request.urlopen(self._authorized(start), timeout=10) as response:
             location = response.headers["Location"]
         if location.startswith("/"):
             location = f"http://{self.host}{location}"

@@ -11,10 +11,12 @@ import ipaddress
 import json
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
+from infra import deployment as deployment_settings
 from infra import naming
+from infra.deployment import DeploymentSettings
 from infra.errors import BadInput, ConfigError, ImageRefError
 from infra.images import ImageRef, is_digest
 
@@ -43,10 +45,11 @@ PLATFORMS = ("linux/amd64", "linux/arm64")
 COMMON_KEYS = ("role", "services", "serviceOverrides", "releaseParameter")
 REGISTRY_KEYS = ("prebuilt", "registry", "oci", "publish", "keepImages", "untaggedExpiryDays")
 APP_KEYS = ("target", "imageSource", "releaseDir", "registryStack", "ephemeral", "shareFrom",
-            "database", "kubernetes", "network", "logRetentionDays", "certificateArn", "listenerPort")
+            "database", "kubernetes", "network", "logRetentionDays", "certificateArn", "listenerPort",
+            "deployment")
 SERVICE_KEYS = ("port", "cpu", "memory", "desiredCount", "minCount", "maxCount",
                 "healthCheckPath", "healthCheckCommand", "path", "host", "environment", "secrets", "platform",
-                "priority", "databaseMaster")
+                "priority", "databaseMaster", "deployment")
 BUILD_KEYS = ("context", "dockerfile", "platform", "buildArgs", "builder", "packerTemplate")
 BUILDERS = ("docker", "packer")
 REGISTRY_KINDS = ("ecr", "oci", "external")
@@ -124,6 +127,8 @@ class ServiceSettings:
     priority: int | None = None  # ECS: an explicit listener rule priority; None: derived from the name
     # ECS: receives the RDS master credentials; otherwise it connects with IAM auth as its own user
     database_master: bool = False
+    # ECS: how a deployment replaces its tasks (the environment's dockyard:deployment, then its own keys)
+    deployment: DeploymentSettings = DeploymentSettings()
 
     @property
     def routed(self) -> bool:
@@ -450,6 +455,10 @@ def _app(values: dict[str, Any], stack: str, release_parameter: str, secrets: se
                           hint="set it once for every stack in Pulumi.yaml (config: dockyard:services: value: …), "
                                "or: pulumi config set --path 'dockyard:services.web.port' 8080")
     services = {name: _service(name, raw, target) for name, raw in raw_services.items()}
+    env_deployment = deployment_settings.environment(values.get("deployment"), target)
+    services = {name: replace(s, deployment=deployment_settings.for_service(
+        name, env_deployment, (_object(f"services.{name}", raw_services[name], default={}) or {}).get("deployment"),
+        routed=s.routed, target=target)) for name, s in services.items()}
     _check_routing(services)
     if target == "ecs":
         _check_priorities(services)

@@ -34,6 +34,7 @@ class Platform:
     load_balancer_security_group_id: pulumi.Input[str] | None
     url: pulumi.Input[str] | None
     database: DatabaseAccess | None
+    test_listener_arn: pulumi.Input[str] | None = None  # blue/green, canary, linear: the test listener
 
 
 def deploy(settings: AppSettings, release: ResolvedRelease) -> None:
@@ -50,7 +51,8 @@ def deploy(settings: AppSettings, release: ResolvedRelease) -> None:
             # Each stack has a listener of its own, so priorities only need to be unique within the stack.
             route = Route(listener_arn=platform.listener_arn,
                           load_balancer_security_group_id=platform.load_balancer_security_group_id,
-                          priority=rule_priority(service), base_url=platform.url)
+                          priority=rule_priority(service), base_url=platform.url,
+                          test_listener_arn=platform.test_listener_arn)
         deployed = EcsService(service.name, EcsServiceArgs(
             stack=settings.stack, service=service,
             image=release.images.apply(lambda images, s=service.name: images[s]),
@@ -83,7 +85,8 @@ def _own(settings: AppSettings, routed: bool) -> Platform:
         balancer = LoadBalancer("lb", LoadBalancerArgs(
             stack=settings.stack, vpc_id=network.vpc_id, vpc_cidr=network.cidr,
             public_subnet_ids=network.public_subnet_ids, certificate_arn=settings.certificate_arn,
-            ephemeral=settings.ephemeral))
+            ephemeral=settings.ephemeral,
+            test_listener=any(s.routed and s.deployment.two_revisions for s in settings.services.values())))
     database = None
     access = None
     if isinstance(settings.database, DatabaseSettings):
@@ -113,7 +116,8 @@ def _own(settings: AppSettings, routed: bool) -> Platform:
         vpc_id=network.vpc_id, private_subnet_ids=network.private_subnet_ids, cluster_arn=cluster.arn,
         cluster_name=cluster.name, listener_arn=balancer.listener_arn if balancer else None,
         load_balancer_security_group_id=balancer.security_group_id if balancer else None,
-        url=balancer.url if balancer else None, database=access)
+        url=balancer.url if balancer else None, database=access,
+        test_listener_arn=balancer.test_listener_arn if balancer else None)
 
 
 def read_base_outputs(stack_name: str) -> dict[str, Any]:

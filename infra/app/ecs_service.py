@@ -12,6 +12,7 @@ from infra.app import policies
 from infra.app.task_definition import (SCRATCH_VOLUME, DatabaseConnection, container_definitions_json,
                                        database_user, uses_master)
 from infra.config import ServiceSettings
+from infra.deployment import ECS_STRATEGY, DeploymentSettings
 from infra.images import ImageRef, cpu_architecture, ecr_repository_arn
 
 CPU_TARGET_PERCENT = 60
@@ -26,6 +27,8 @@ class Route:
     load_balancer_security_group_id: pulumi.Input[str]
     priority: int
     base_url: pulumi.Input[str]
+    # Blue/green, canary, linear: where the new revision takes test traffic first (None: no test rule).
+    test_listener_arn: pulumi.Input[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class EcsService(pulumi.ComponentResource):
         super().__init__("dockyard:app:EcsService", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         service, stack = args.service, args.stack
+        strategy = service.deployment
+        self._child = child
         # Logs outlive a production stack; a branch stack takes everything with it.
         logs = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=naming.log_group(stack, service.name), retention_in_days=args.log_retention_days,
@@ -122,19 +127,19 @@ class EcsService(pulumi.ComponentResource):
                 f"{name}-from-lb", security_group_id=group.id, ip_protocol="tcp", from_port=service.port,
                 to_port=service.port, referenced_security_group_id=args.route.load_balancer_security_group_id,
                 description="load balancer", opts=child)
-            target = aws.lb.TargetGroup(
-                f"{name}-tg", name=naming.target_group(stack, service.name, service.port), port=service.port,
-                protocol="HTTP", target_type="ip", vpc_id=args.vpc_id, deregistration_delay=30,
-                health_check={"path": service.health_check_path, "matcher": "200-399", "interval": 15,
-                              "timeout": 5, "healthy_threshold": 2, "unhealthy_threshold": 3},
-                opts=child)
-            rule = aws.lb.ListenerRule(
-                f"{name}-rule", listener_arn=args.route.listener_arn, priority=args.route.priority,
-                conditions=_conditions(service), actions=[{"type": "forward", "target_group_arn": target.arn}],
-                opts=child)
-            depends += [rule, from_lb]
-            load_balancers = [{"target_group_arn": target.arn, "container_name": service.name,
-                               "container_port": service.port}]
+            target = _target_group(f"{name}-tg", naming.target_group(stack, service.name, service.port),
+                                   args, child)
+            depends.append(from_lb)
+            if strategy.two_revisions:
+                load_balancers = [self._two_target_groups(name, args, target, depends)]
+            else:
+                rule = aws.lb.ListenerRule(
+                    f"{name}-rule", listener_arn=args.route.listener_arn, priority=args.route.priority,
+                    conditions=_conditions(service), actions=[{"type": "forward", "target_group_arn": target.arn}],
+                    opts=child)
+                depends.append(rule)
+                load_balancers = [{"target_group_arn": target.arn, "container_name": service.name,
+                                   "container_port": service.port}]
             self.url = pulumi.Output.from_input(args.route.base_url).apply(lambda base: _service_url(base, service))
         if args.database:
             depends.append(aws.vpc.SecurityGroupIngressRule(
@@ -151,10 +156,16 @@ class EcsService(pulumi.ComponentResource):
                                    "assign_public_ip": False},
             load_balancers=load_balancers,
             health_check_grace_period_seconds=HEALTH_CHECK_GRACE_SECONDS if load_balancers else None,
-            deployment_circuit_breaker={"enable": True, "rollback": True},
+            deployment_controller={"type": "ECS"},
+            deployment_configuration=_deployment_configuration(strategy),
+            deployment_circuit_breaker={"enable": strategy.circuit_breaker, "rollback": strategy.circuit_breaker},
+            alarms=({"alarm_names": list(strategy.alarms), "enable": True, "rollback": True}
+                    if strategy.alarms else None),
             deployment_minimum_healthy_percent=100, deployment_maximum_percent=200,
             propagate_tags="SERVICE", enable_ecs_managed_tags=True,
-            wait_for_steady_state=True,
+            # Rolling: the engine waits for steady state. The other strategies bake for minutes: the
+            # `dockyard` command watches them (and can stop them), the engine does not wait through it.
+            wait_for_steady_state=not strategy.two_revisions,
             # Autoscaling owns the running count once the service exists. The first tasks start only
             # once their execution role may pull and log and their traffic is admitted (IAM propagation).
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends, ignore_changes=["desiredCount"]))
@@ -173,6 +184,67 @@ class EcsService(pulumi.ComponentResource):
         self.task_definition_arn = task.arn
         self.register_outputs({"url": self.url, "serviceName": self.service_name,
                                "taskDefinitionArn": self.task_definition_arn})
+
+
+    def _two_target_groups(self, name: str, args: EcsServiceArgs, blue: aws.lb.TargetGroup,
+                           depends: list[pulumi.Resource]) -> dict:
+        """Blue/green, canary, linear: a second target group, the production rule (and a test rule) forwarding
+        to both, and the role ECS moves their weights with."""
+        service, route, child = args.service, args.route, self._child
+        assert route is not None and service.port is not None
+        green = _target_group(f"{name}-tg-alt", naming.target_group(args.stack, f"{service.name}-alt", service.port),
+                              args, child)
+        # ECS rewrites the weights on every deployment: the program sets them once and leaves them to ECS.
+        forward = [{"type": "forward", "forward": {"target_groups": [
+            {"arn": blue.arn, "weight": 100}, {"arn": green.arn, "weight": 0}]}}]
+        rule_opts = pulumi.ResourceOptions(parent=self, ignore_changes=["actions"])
+        production = aws.lb.ListenerRule(
+            f"{name}-rule", listener_arn=route.listener_arn, priority=route.priority,
+            conditions=_conditions(service), actions=forward, opts=rule_opts)
+        rules = [production]
+        if route.test_listener_arn is not None:
+            rules.append(aws.lb.ListenerRule(
+                f"{name}-test-rule", listener_arn=route.test_listener_arn, priority=route.priority,
+                conditions=_conditions(service), actions=forward, opts=rule_opts))
+        role = aws.iam.Role(f"{name}-traffic", name=naming.iam_role(args.stack, service.name, "traffic"),
+                            assume_role_policy=policies.ecs_service_trust_policy(args.account_id), opts=child)
+        grant = aws.iam.RolePolicy(
+            f"{name}-traffic", role=role.id,
+            policy=pulumi.Output.all(blue.arn, green.arn, *[r.arn for r in rules]).apply(
+                lambda arns: policies.traffic_shift_policy(target_group_arns=arns[:2], rule_arns=arns[2:])),
+            opts=child)
+        depends += [*rules, grant]
+        advanced = {"alternate_target_group_arn": green.arn, "production_listener_rule": production.arn,
+                    "role_arn": role.arn}
+        if len(rules) > 1:
+            advanced["test_listener_rule"] = rules[1].arn
+        return {"target_group_arn": blue.arn, "container_name": service.name, "container_port": service.port,
+                "advanced_configuration": advanced}
+
+
+def _target_group(resource_name: str, group_name: str, args: EcsServiceArgs,
+                  child: pulumi.ResourceOptions) -> aws.lb.TargetGroup:
+    service = args.service
+    return aws.lb.TargetGroup(
+        resource_name, name=group_name, port=service.port, protocol="HTTP", target_type="ip", vpc_id=args.vpc_id,
+        deregistration_delay=30,
+        health_check={"path": service.health_check_path, "matcher": "200-399", "interval": 15,
+                      "timeout": 5, "healthy_threshold": 2, "unhealthy_threshold": 3},
+        opts=child)
+
+
+def _deployment_configuration(strategy: DeploymentSettings) -> dict:
+    """ECS's DeploymentConfiguration for the strategy (the provider takes bake times as strings)."""
+    config: dict = {"strategy": ECS_STRATEGY[strategy.strategy]}
+    if strategy.two_revisions:
+        config["bake_time_in_minutes"] = str(strategy.bake_time_minutes)
+    if strategy.strategy == "canary":
+        config["canary_configuration"] = {"canary_percent": strategy.canary_percent,
+                                          "canary_bake_time_in_minutes": str(strategy.canary_bake_time_minutes)}
+    if strategy.strategy == "linear":
+        config["linear_configuration"] = {"step_percent": strategy.step_percent,
+                                          "step_bake_time_in_minutes": str(strategy.step_bake_time_minutes)}
+    return config
 
 
 def _conditions(service: ServiceSettings) -> list[dict]:

@@ -10,6 +10,9 @@ import pulumi_aws as aws
 from infra import naming
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+# Blue/green, canary and linear deployments: the new revision answers here before it takes production
+# traffic (ECS points each service's test rule at it). HTTPS on 8443 when the stack has a certificate.
+TEST_PORTS = {"HTTP": 8080, "HTTPS": 8443}
 LISTENER_STACK_TAG = naming.LISTENER_STACK_TAG
 NOT_FOUND = {"type": "fixed-response",
              "fixed_response": {"content_type": "text/plain", "message_body": "no route", "status_code": "404"}}
@@ -23,6 +26,7 @@ class LoadBalancerArgs:
     public_subnet_ids: pulumi.Input[list[str]]
     certificate_arn: str | None
     ephemeral: bool
+    test_listener: bool = False  # a service deploys blue/green, canary or linear
 
 
 class LoadBalancer(pulumi.ComponentResource):
@@ -30,6 +34,7 @@ class LoadBalancer(pulumi.ComponentResource):
     dns_name: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
     listener_arn: pulumi.Output[str]
+    test_listener_arn: pulumi.Output[str] | None
     url: pulumi.Output[str]
 
     def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -37,6 +42,9 @@ class LoadBalancer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         https = args.certificate_arn is not None
         ports = [80, 443] if https else [80]
+        test_port = TEST_PORTS["HTTPS" if https else "HTTP"]
+        if args.test_listener:
+            ports.append(test_port)
         # No inline rules: branch stacks add rule resources to this group, and the provider documents
         # that inline rules and rule resources on one group revoke each other.
         group = aws.ec2.SecurityGroup(
@@ -65,13 +73,21 @@ class LoadBalancer(pulumi.ComponentResource):
         else:
             main = aws.lb.Listener(f"{name}-http", load_balancer_arn=balancer.arn, port=80, protocol="HTTP",
                                    default_actions=[NOT_FOUND], opts=child)
+        self.test_listener_arn = None
+        if args.test_listener:
+            test = aws.lb.Listener(
+                f"{name}-test", load_balancer_arn=balancer.arn, port=test_port, protocol="HTTPS" if https else "HTTP",
+                ssl_policy=TLS_POLICY if https else None, certificate_arn=args.certificate_arn,
+                default_actions=[NOT_FOUND], opts=child)
+            self.test_listener_arn = test.arn
         self.arn = balancer.arn
         self.dns_name = balancer.dns_name
         self.security_group_id = group.id
         self.listener_arn = main.arn
         self.url = balancer.dns_name.apply(lambda dns: f"{'https' if https else 'http'}://{dns}")
         self.register_outputs({"arn": self.arn, "dnsName": self.dns_name, "securityGroupId": self.security_group_id,
-                               "listenerArn": self.listener_arn, "url": self.url})
+                               "listenerArn": self.listener_arn, "testListenerArn": self.test_listener_arn,
+                               "url": self.url})
 
 
 @dataclass(frozen=True)

@@ -78,3 +78,36 @@ def execution_policy(*, repository_arn: str | None, log_group_arn: str, secret_a
         statements.append({"Sid": "ReadNamedSecrets", "Effect": "Allow",
                            "Action": ["secretsmanager:GetSecretValue"], "Resource": secretsmanager})
     return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
+
+
+# ELB's Describe calls accept no narrower resource than "*".
+LOAD_BALANCING_READ_ACTIONS = ("elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules",
+                               "elasticloadbalancing:DescribeTargetGroups",
+                               "elasticloadbalancing:DescribeTargetHealth")
+
+
+def ecs_service_trust_policy(account_id: str) -> str:
+    """ECS itself (not its tasks) assumes the role that shifts a service's traffic; this account only."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "ecs.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        }],
+    }, sort_keys=True)
+
+
+def traffic_shift_policy(*, target_group_arns: Sequence[str], rule_arns: Sequence[str]) -> str:
+    """Blue/green, canary, linear: register tasks in the service's two target groups and move the weights
+    of its own listener rules. Nothing else on the load balancer."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "ReadLoadBalancing", "Effect": "Allow", "Action": list(LOAD_BALANCING_READ_ACTIONS),
+         "Resource": "*"},
+        {"Sid": "RegisterInOwnGroups", "Effect": "Allow",
+         "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+         "Resource": sorted(target_group_arns)},
+        {"Sid": "ShiftOwnRules", "Effect": "Allow", "Action": ["elasticloadbalancing:ModifyRule"],
+         "Resource": sorted(rule_arns)},
+    ]}, sort_keys=True)

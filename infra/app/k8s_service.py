@@ -11,6 +11,8 @@ import pulumi_kubernetes as k8s
 from infra.app import k8s_manifests as manifests
 from infra.config import ServiceSettings
 
+SKIP_AWAIT = "pulumi.com/skipAwait"
+
 # apiVersion/kind -> the typed resource that registers it.
 KINDS: dict[tuple[str, str], Any] = {
     ("v1", "Namespace"): k8s.core.v1.Namespace,
@@ -40,6 +42,10 @@ class KubernetesServiceArgs:
     service: ServiceSettings
     context: manifests.ServiceContext
     image: pulumi.Input[str]
+    # Live cluster: dockyard verifies the rollout itself (each pod's digest, health), so the provider
+    # does not wait for it; its own wait would fail a crashing release in `up`, before dockyard's
+    # verification could name the cause and roll it back.
+    skip_await: bool = False
 
 
 class KubernetesService(pulumi.ComponentResource):
@@ -52,6 +58,9 @@ class KubernetesService(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         service, ctx = args.service, args.context
         for obj in manifests.service_objects(service, ctx, args.image):
+            if args.skip_await and obj["kind"] in ("Deployment", "Service"):
+                meta = obj["metadata"]
+                obj = {**obj, "metadata": {**meta, "annotations": {**meta.get("annotations", {}), SKIP_AWAIT: "true"}}}
             resource = register(f"{name}-{obj['kind'].lower()}", obj, child)
             if obj["kind"] == "Deployment":
                 self.deployment = resource

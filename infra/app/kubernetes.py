@@ -101,7 +101,8 @@ def deploy(settings: AppSettings, release: ResolvedRelease, project_dir: Path) -
     addresses, urls, deployments = {}, [], {}
     for name, service in sorted(settings.services.items()):
         deployed = KubernetesService(name, KubernetesServiceArgs(
-            service=service, context=context, image=release.images.apply(lambda images, s=name: images[s])),
+            service=service, context=context, image=release.images.apply(lambda images, s=name: images[s]),
+            skip_await=kube.render_dir is None),
             opts=pulumi.ResourceOptions(providers=[k8s_provider], depends_on=depends))
         addresses[name] = deployed.url or deployed.address
         deployments[name] = {"namespace": namespace, "name": name}

@@ -16,7 +16,7 @@ from infra.release.context import Context, read_source, require_confirmation
 from infra.release.engine import UpResult
 from infra.release.project import Environment, pin_hint
 from infra.release.store import DEPLOYED, KNOWN_GOOD, Appended, Hold, ReleaseStore
-from infra.release import registries, verify
+from infra.release import kube_verify, registries, verify
 from infra.release.registries import RELEASE_TAG
 
 
@@ -144,6 +144,11 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
         verify.check_ecs(result.outputs, ctx.aws.ecs())
     if settings.target == "kubernetes" and result.outputs.get("renderDir"):
         verify.check_rendered(Path(result.outputs["renderDir"]), wanted)
+    elif settings.target == "kubernetes":
+        # A live cluster: the rollout, each ready pod's imageID and health, read through the API server.
+        kubeconfig = kube_verify.kubeconfig_text(settings, lambda: kube_verify.stack_secret(ctx.project.dir, env.name))
+        kube_verify.verify_stack(settings, result.outputs, wanted, kubeconfig=kubeconfig,
+                                 timeout=ctx.health_timeout, log=ctx.log)
     else:
         verify.check_health(settings, result.outputs, timeout=ctx.health_timeout, log=ctx.log)
     if store is not None and version is not None:

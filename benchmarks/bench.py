@@ -204,7 +204,8 @@ def make_project(directory: Path) -> Path:
     services = {"web": {"port": 8080}, "worker": {}}
     for env in ("dev", "prod"):
         (directory / f"Pulumi.{env}.yaml").write_text(yaml.safe_dump({"config": {
-            "dockyard:role": "app", "dockyard:imageSource": "ssm", "dockyard:services": services}}))
+            "dockyard:role": "app", "dockyard:imageSource": "ssm", "dockyard:services": services,
+            "dockyard:trust": "none"}}))
     return directory
 
 

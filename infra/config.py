@@ -19,6 +19,7 @@ from infra import naming
 from infra.deployment import DeploymentSettings
 from infra.errors import BadInput, ConfigError, ImageRefError
 from infra.images import ImageRef, is_digest
+from infra.trust_policy import TrustPolicy, parse_trust
 
 NAMESPACE = "dockyard"
 # The `dockyard` command reads stack files without decrypting them: a secret value
@@ -46,7 +47,7 @@ COMMON_KEYS = ("role", "services", "serviceOverrides", "releaseParameter")
 REGISTRY_KEYS = ("prebuilt", "registry", "oci", "publish", "keepImages", "untaggedExpiryDays")
 APP_KEYS = ("target", "imageSource", "releaseDir", "registryStack", "ephemeral", "shareFrom",
             "database", "kubernetes", "network", "logRetentionDays", "certificateArn", "listenerPort",
-            "deployment")
+            "deployment", "trust")
 SERVICE_KEYS = ("port", "cpu", "memory", "desiredCount", "minCount", "maxCount",
                 "healthCheckPath", "healthCheckCommand", "path", "host", "environment", "secrets", "platform",
                 "priority", "databaseMaster", "deployment")
@@ -237,6 +238,7 @@ class AppSettings:
     log_retention_days: int
     certificate_arn: str | None
     listener_port: int | None = None  # ECS branch stack: its listener's port on the base's load balancer
+    trust: TrustPolicy | None = None  # dockyard:trust; None: not set (promotions refuse until it is)
     role: Literal["app"] = "app"
 
 
@@ -502,6 +504,7 @@ def _app(values: dict[str, Any], stack: str, release_parameter: str, secrets: se
         certificate_arn=_match("certificateArn", values.get("certificateArn"), _CERT_ARN,
                                "an ACM certificate ARN, arn:aws:acm:<region>:<account>:certificate/<id>"),
         listener_port=_listener_port(values.get("listenerPort"), share_from),
+        trust=parse_trust(_json("trust", values["trust"])) if "trust" in values else None,
     )
 
 

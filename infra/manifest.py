@@ -40,6 +40,35 @@ class Rollback:
 
     def to_dict(self) -> dict[str, Any]:
         return {"of": self.of, "to": self.to, "cause": self.cause, "reason": self.reason}
+
+
+_VERIFICATION_FIELDS = {"signer": "signer", "keyId": "key_id", "identity": "identity",
+                        "attestation": "attestation", "commit": "commit"}
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What was proven about one image before it was written into the release: who signed it (a key id,
+    or an OIDC identity), the digest of the build attestation checked, and the commit it names."""
+
+    signer: str
+    key_id: str | None = None
+    identity: str | None = None
+    attestation: str | None = None
+    commit: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Verification:
+        if not isinstance(data, dict) or set(data) - set(_VERIFICATION_FIELDS) or "signer" not in data:
+            raise ManifestError(f"{where}: expected an object of {', '.join(_VERIFICATION_FIELDS)} (signer required)")
+        if not all(isinstance(v, str) for v in data.values()):
+            raise ManifestError(f"{where}: every field must be a string")
+        return cls(**{_VERIFICATION_FIELDS[k]: v for k, v in data.items()})
+
+    def to_dict(self) -> dict[str, str]:
+        return {k: getattr(self, a) for k, a in _VERIFICATION_FIELDS.items() if getattr(self, a) is not None}
+
+
 # SSM's advanced tier caps a value at 8 KiB; anything near that is not a manifest.
 MAX_MANIFEST_BYTES = 8192
 
@@ -55,6 +84,7 @@ class Release:
     reason: str | None = None
     at: str | None = None
     rollback: Rollback | None = None
+    verified: Mapping[str, Verification] = field(default_factory=dict)  # service -> what the trust gate proved
     schema: int = field(default=SCHEMA)
 
     @classmethod
@@ -76,7 +106,7 @@ class Release:
         schema = data.get("schema")
         if schema != SCHEMA or isinstance(schema, bool):
             raise ManifestError(f"{where}: schema is {schema!r}; this dockyard reads schema {SCHEMA}")
-        unknown = sorted(set(data) - {"schema", "images", "rollback", *_OPTIONAL_TEXT})
+        unknown = sorted(set(data) - {"schema", "images", "rollback", "verified", *_OPTIONAL_TEXT})
         if unknown:
             raise ManifestError(f"{where}: unknown field(s) {', '.join(map(str, unknown))}")
         raw_images = data.get("images")
@@ -101,7 +131,15 @@ class Release:
                 raise ManifestError(f"{where}: '{key}' must be a string, got {type(value).__name__}")
             extras[key] = value
         rollback = Rollback.from_dict(data["rollback"], where) if data.get("rollback") is not None else None
-        return cls(images=images, rollback=rollback, **extras)
+        raw_verified = data.get("verified") or {}
+        if not isinstance(raw_verified, dict):
+            raise ManifestError(f"{where}: 'verified' must be an object of service -> verification")
+        verified = {}
+        for service, entry in raw_verified.items():
+            if service not in images:
+                raise ManifestError(f"{where}: verified.{service}: no such image in this release")
+            verified[service] = Verification.from_dict(entry, f"{where}: verified.{service}")
+        return cls(images=images, rollback=rollback, verified=verified, **extras)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"schema": self.schema, "images": {k: str(v) for k, v in sorted(self.images.items())}}
@@ -111,6 +149,8 @@ class Release:
                 data[key] = value
         if self.rollback is not None:
             data["rollback"] = self.rollback.to_dict()
+        if self.verified:
+            data["verified"] = {s: v.to_dict() for s, v in sorted(self.verified.items())}
         return data
 
     def to_json(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from infra.manifest import Release
 from infra.release.branch_images import ImageRemoval, remove_branch_images
 from infra.release.context import Context, read_source
 from infra.release.project import Environment, raw_stack_config, split_secrets
-from infra.release import registries
+from infra.release import registries, trust
 from infra.release.promotion import deploy_release
 
 PREVIEW_MARKER = "<!-- dockyard-preview:{stack} -->"
@@ -163,6 +164,9 @@ def up(ctx: Context, branch: str, *, base: str, images: list[str]) -> BranchResu
                        hint=f"it runs {', '.join(sorted(base_env.settings.services))}")
     seed = read_source(ctx, base)
     registries.check_present(ctx, overrides, fix="push it first (dockyard build --local --push-only)")
+    # The branch's own images answer to the base's policy (the branch stack inherits its dockyard:trust).
+    proven = trust.check(ctx, base_env, overrides, verb="deployed",
+                         commit=os.environ.get("DOCKYARD_COMMIT") or os.environ.get("GITHUB_SHA"))
     port = _listener_port(ctx, base_env, stack)
     ctx.log(f"Opening {stack} from {seed.label}...")
     _write_branch_config(ctx, base_env, stack, listener_port=port)
@@ -173,7 +177,8 @@ def up(ctx: Context, branch: str, *, base: str, images: list[str]) -> BranchResu
     if current is None or current.release.image_strings() != wanted:
         release = Release(images={s: ImageRef.parse_pinned(r) for s, r in wanted.items()},
                           source=seed.label if not overrides else f"{seed.label}+branch", by=ctx.user,
-                          reason=f"branch {branch}", at=ctx.timestamp(), commit=seed.release.commit)
+                          reason=f"branch {branch}", at=ctx.timestamp(), commit=seed.release.commit,
+                          verified=trust.merged(seed.release, proven, wanted))
         version = store.append(release, expected=current.version if current else None).version
     else:
         version = current.version

@@ -54,6 +54,7 @@ class Context:
     log: Callable[[str], None] = lambda _: None
     confirm: Callable[[str], bool] | None = None  # None: no terminal to ask on
     health_timeout: float = 60.0
+    verifier: Any = None  # the trust gate's signature checker; None: cosign, made on first use
     _deployer: Deployer | None = None
 
     @property

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.errors import BadInput, DockyardError
+from infra.release import trust
 from infra.release.context import Context
 from infra.release.project import Environment, pin_hint
 from infra.release.store import DEPLOYED, KNOWN_GOOD, StoredRelease
@@ -22,6 +23,8 @@ class EnvironmentStatus:
     held: dict[str, Any] | None
     error: str | None = None
     rollback: dict[str, Any] | None = None  # the current release undoes another: which, and why
+    verified: dict[str, Any] | None = None  # service -> signer, key id or identity, attestation, commit
+    trust: str | None = None  # a warning: this environment promotes images nobody proved
 
     @property
     def drift(self) -> bool:
@@ -31,7 +34,8 @@ class EnvironmentStatus:
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"version": self.version, "images": self.images, "deployed": self.deployed,
                                 "knownGood": self.known_good, "source": self.source, "drift": self.drift,
-                                "held": self.held, "rollback": self.rollback}
+                                "held": self.held, "rollback": self.rollback, "verified": self.verified or {},
+                                "trust": self.trust}
         if self.error:
             data["error"] = self.error
         return data
@@ -79,7 +83,8 @@ class HistoryResult:
             {"version": r.version, "images": r.release.image_strings(), "labels": list(r.labels),
              "source": r.release.source, "reason": r.release.reason, "by": r.release.by, "at": r.release.at,
              "commit": r.release.commit, "outcome": outcomes.get(r.version),
-             "rollback": r.release.rollback.to_dict() if r.release.rollback else None} for r in self.releases]}
+             "rollback": r.release.rollback.to_dict() if r.release.rollback else None,
+             "verified": {s: v.to_dict() for s, v in sorted(r.release.verified.items())}} for r in self.releases]}
 
     def table(self) -> tuple[list[str], list[list[str]]]:
         header = ["VERSION", "LABELS", "OUTCOME", "SOURCE", "BY", "AT", "REASON"]
@@ -105,13 +110,20 @@ def environment_status(ctx: Context, env: Environment) -> EnvironmentStatus:
                              deployed=labels.get(DEPLOYED), known_good=labels.get(KNOWN_GOOD),
                              held=hold.to_dict() if hold else None,
                              rollback=current.release.rollback.to_dict() if current and current.release.rollback
-                             else None)
+                             else None,
+                             verified={s: v.to_dict() for s, v in sorted(current.release.verified.items())}
+                             if current else {},
+                             trust=trust.unverified_warning(env))
 
 
 def status(ctx: Context, envs: list[str]) -> StatusResult:
     names = envs or [n for n in ctx.project.stack_names() if not ctx.project.environment(n).is_registry]
     environments = [ctx.project.app_environment(n) for n in names]  # all validated before any read
-    return StatusResult([environment_status(ctx, e) for e in environments])
+    result = StatusResult([environment_status(ctx, e) for e in environments])
+    for e in result.environments:
+        if e.trust:
+            ctx.log(f"warning: {e.env}: {e.trust}")
+    return result
 
 
 def history(ctx: Context, env_name: str, limit: int | None) -> HistoryResult:

@@ -30,6 +30,7 @@ from infra.release.context import Context, read_source
 from infra.release.oci import api_repository
 from infra.release.progress import run_logged
 from infra.release.project import REGISTRY
+from infra.release.signing import SIGNING_KEY_ENV, Signer, predicate, signing_mode, source_repository
 
 # The base image the Dockerfiles build on (their PYTHON_IMAGE argument), when the public one is out of reach.
 BASE_IMAGE_ENV = "DOCKYARD_PYTHON_IMAGE"
@@ -45,6 +46,7 @@ class ServiceBuild:
     built: bool
     pushed: bool
     seconds: float = 0.0
+    signed: bool = False  # a signature and build attestation are in the registry beside it
 
     def line(self) -> str:
         if not self.built:
@@ -71,6 +73,7 @@ class LocalBuildResult:
             "built": [b.service for b in self.builds if b.built],
             "pushed": [b.service for b in self.builds if b.pushed],
             "unchanged": [b.service for b in self.builds if not b.built],
+            "signed": [b.service for b in self.builds if b.signed],
             "recorded": self.recorded, "logs": self.log_dir,
         }
         if self.against:
@@ -112,6 +115,7 @@ def build_local(ctx: Context, *, services: list[str], push_only: bool, against: 
     builds = []
     for service, inputs in plans.items():
         builds.append(_build_one(ctx, engine, inputs, repositories[service], log_dir / f"build-{service}.log"))
+    _sign(ctx, plans, builds)
     result = LocalBuildResult(builds=builds, recorded=False, log_dir=str(log_dir))
     if against:
         current = read_source(ctx, against).release.image_strings()
@@ -126,6 +130,23 @@ def build_local(ctx: Context, *, services: list[str], push_only: bool, against: 
         result.published = dict(up.outputs.get("images") or {})
         result.recorded = True
     return result
+
+
+def _sign(ctx: Context, plans: Mapping[str, BuildInputs], builds: list[ServiceBuild]) -> None:
+    """Sign and attest every image by digest; an unchanged one only when its signature is missing."""
+    mode = signing_mode()
+    if mode is None:
+        ctx.log(f"warning: images not signed (no {SIGNING_KEY_ENV}, no GitHub OIDC token): environments whose "
+                "dockyard:trust verifies signatures will refuse them")
+        return
+    signer = Signer(ctx.registries, mode, log=ctx.log)
+    repository = source_repository(ctx.project.dir)
+    for build in builds:
+        done = signer.sign(build.service, build.ref, predicate(
+            service=build.service, repository=repository, commit=plans[build.service].commit, inputs=build.tag,
+            builder=build.builder, built_at=ctx.timestamp()))
+        build.signed = True
+        ctx.log(done.line())
 
 
 def _with_base_image(inputs: BuildInputs) -> BuildInputs:

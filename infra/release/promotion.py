@@ -16,7 +16,7 @@ from infra.release.context import Context, read_source, require_confirmation
 from infra.release.engine import UpResult
 from infra.release.project import Environment, pin_hint
 from infra.release.store import DEPLOYED, KNOWN_GOOD, Appended, Hold, ReleaseStore
-from infra.release import kube_verify, registries, verify
+from infra.release import ecs_deploy, kube_verify, registries, trust, verify
 from infra.release.registries import RELEASE_TAG
 
 
@@ -141,7 +141,8 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
     verify.check_images(result.outputs, wanted)
     deployments = result.outputs.get("deployments") or {}
     if settings.target == "ecs" and deployments:
-        verify.check_ecs(result.outputs, ctx.aws.ecs())
+        # Each service's deployment completed (not rolled back) and runs the digests ECS resolved.
+        ecs_deploy.verify_deployments(ctx, result.outputs, wanted, env=env.name)
     if settings.target == "kubernetes" and result.outputs.get("renderDir"):
         verify.check_rendered(Path(result.outputs["renderDir"]), wanted)
     elif settings.target == "kubernetes":
@@ -197,11 +198,15 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
     targets = registries.check_present(ctx, {c.service: c.new for c in changes},
                                        fix=f"push it first (dockyard build), or promote a release of {source_name} "
                                            "whose images exist")
+    # Signatures and attestations before anything is written: an unproven image moves no tag, no release.
+    proven = trust.check(ctx, env, {c.service: c.new for c in changes}, verb="promoted",
+                         recorded=source.release.verified, commit=_commit(source.release))
     for change in changes:
         ctx.log(f"  {change.service}: {change.old or '(none)'} -> {change.new}")
     require_confirmation(ctx, f"Promote {source.label} -> {env_name}?", yes=yes)
     release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=source.label,
-                      commit=_commit(source.release), by=ctx.user, reason=reason, at=ctx.timestamp())
+                      commit=_commit(source.release), by=ctx.user, reason=reason, at=ctx.timestamp(),
+                      verified=trust.merged(current.release if current else None, proven, images))
     appended = store.append(release, expected=current.version if current else None)
     ctx.log(f"Promoting {source.label} -> {env_name} (release {appended.version})...")
     result = PromoteResult(env=env_name, source=source.name, label=source.label, version=appended.version,
@@ -258,7 +263,7 @@ def _roll_back_automatically(ctx: Context, env: Environment, store: ReleaseStore
     ctx.log(f"{what}: rolling back to known-good release {target.version}...")
     images = target.release.image_strings()
     release = Release(images=target.release.images, source=f"rollback:v{target.version}",
-                      commit=target.release.commit, by=ctx.user, at=ctx.timestamp(),
+                      commit=target.release.commit, by=ctx.user, at=ctx.timestamp(), verified=target.release.verified,
                       reason=f"automatic rollback: release {failed} failed verification",
                       rollback=Rollback(of=failed, to=target.version, cause="automatic", reason=cause))
     appended = store.append(release, expected=failed)
@@ -305,12 +310,18 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
     present = registries.check_present(
         ctx, {s: r for s, r in restored.items() if current.release.image_strings().get(s) != r},
         fix=f"release {to} can no longer be pulled; pick another: dockyard history {env_name}")
+    # A signature revoked (deleted) since, or never made, refuses the rollback as it would a promote.
+    changed = {s: r for s, r in restored.items() if current.release.image_strings().get(s) != r}
+    proven = trust.check(ctx, env, changed, verb="rolled back", recorded=target.release.verified,
+                         commit=target.release.commit)
+    carried = {s: v for s, v in target.release.verified.items() if s in changed}
     require_confirmation(ctx, f"Roll {env_name} back to release {to}?", yes=yes)
     release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=f"rollback:v{to}",
                       commit=target.release.commit, by=ctx.user,
                       reason=reason or f"rollback to release {to}", at=ctx.timestamp(),
                       rollback=Rollback(of=current.version, to=to, cause="manual",
-                                        reason=reason or f"rollback to release {to}"))
+                                        reason=reason or f"rollback to release {to}"),
+                      verified=trust.merged(current.release, {**carried, **proven}, images))
     appended = store.append(release, expected=current.version)
     store.set_hold(Hold(version=appended.version, reason=reason or f"rolled back to release {to}", by=ctx.user,
                         at=ctx.timestamp()))

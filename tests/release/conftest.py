@@ -169,7 +169,7 @@ def make_project(directory: Path, backend: str) -> Project:
     for env in ("dev", "staging", "prod"):
         write_stack(directory, env, {"dockyard:role": "app", "dockyard:imageSource": backend,
                                      "dockyard:services": SERVICES, "dockyard:database": False,
-                                     "aws:region": REGION})
+                                     "dockyard:trust": "none", "aws:region": REGION})
     write_stack(directory, "preview", {"dockyard:role": "app", "dockyard:imageSource": "stack",
                                        "dockyard:services": SERVICES})
     return Project(directory)

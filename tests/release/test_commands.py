@@ -229,7 +229,8 @@ def test_promote_takes_only_the_services_the_environment_runs(dockyard):
 
     write_stack(dockyard.project.dir, "canary", {"dockyard:role": "app", "dockyard:imageSource":
                                                  dockyard.project.environment("dev").store_kind,
-                                                 "dockyard:services": {"web": {"port": 8080}}})
+                                                 "dockyard:services": {"web": {"port": 8080}},
+                                                 "dockyard:trust": "none"})
     code, out, err = dockyard("promote", "canary", "--from", "registry", "--yes", "--json")
     assert code == 0, err
     assert out["images"] == {"web": images("seed")["web"]} and out["verified"] is True

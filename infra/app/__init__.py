@@ -1,4 +1,4 @@
-"""The app stacks: deploy the pinned images of a release to ECS Fargate or Kubernetes. Never builds."""
+"""The app stacks: deploy the pinned images of a release to ECS Fargate, Kubernetes or Nomad. Never builds."""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ def run(settings: AppSettings, project_dir: Path) -> None:
         from infra.app import ecs
 
         ecs.deploy(settings, release)
+    elif settings.target == "nomad":
+        from infra.app import nomad
+
+        nomad.deploy(settings, release, project_dir)
     else:
         from infra.app import kubernetes
 

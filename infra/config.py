@@ -19,6 +19,8 @@ from infra import naming
 from infra.deployment import DeploymentSettings
 from infra.errors import BadInput, ConfigError, ImageRefError
 from infra.images import ImageRef, is_digest
+from infra.nomad_config import NomadSettings
+from infra.nomad_config import parse as parse_nomad
 from infra.trust_policy import TrustPolicy, parse_trust
 
 NAMESPACE = "dockyard"
@@ -47,7 +49,7 @@ COMMON_KEYS = ("role", "services", "serviceOverrides", "releaseParameter")
 REGISTRY_KEYS = ("prebuilt", "registry", "oci", "publish", "keepImages", "untaggedExpiryDays")
 APP_KEYS = ("target", "imageSource", "releaseDir", "registryStack", "ephemeral", "shareFrom",
             "database", "kubernetes", "network", "logRetentionDays", "certificateArn", "listenerPort",
-            "deployment", "trust")
+            "deployment", "trust", "nomad")
 SERVICE_KEYS = ("port", "cpu", "memory", "desiredCount", "minCount", "maxCount",
                 "healthCheckPath", "healthCheckCommand", "path", "host", "environment", "secrets", "platform",
                 "priority", "databaseMaster", "deployment")
@@ -225,7 +227,7 @@ class NetworkSettings:
 class AppSettings:
     stack: str
     services: Mapping[str, ServiceSettings]
-    target: Literal["ecs", "kubernetes"]
+    target: Literal["ecs", "kubernetes", "nomad"]
     image_source: Literal["stack", "ssm", "file"]
     release_dir: str
     registry_stack: str | None  # None: not set, and the organization was not known to the caller
@@ -238,6 +240,7 @@ class AppSettings:
     log_retention_days: int
     certificate_arn: str | None
     listener_port: int | None = None  # ECS branch stack: its listener's port on the base's load balancer
+    nomad: NomadSettings = NomadSettings()  # target nomad: the cluster and namespace of the job
     trust: TrustPolicy | None = None  # dockyard:trust; None: not set (promotions refuse until it is)
     role: Literal["app"] = "app"
 
@@ -450,7 +453,7 @@ def _prebuilt_ref(path: str, ref: Any, registry: str) -> str:
 
 def _app(values: dict[str, Any], stack: str, release_parameter: str, secrets: set[str],
          default_registry_stack: str | None) -> AppSettings:
-    target = _choice("target", values.get("target", "ecs"), ("ecs", "kubernetes"))
+    target = _choice("target", values.get("target", "ecs"), ("ecs", "kubernetes", "nomad"))
     raw_services = _merged_services(values, None)
     if not raw_services:
         raise ConfigError("dockyard:services is not set; an app stack names the services it runs",
@@ -504,6 +507,7 @@ def _app(values: dict[str, Any], stack: str, release_parameter: str, secrets: se
         certificate_arn=_match("certificateArn", values.get("certificateArn"), _CERT_ARN,
                                "an ACM certificate ARN, arn:aws:acm:<region>:<account>:certificate/<id>"),
         listener_port=_listener_port(values.get("listenerPort"), share_from),
+        nomad=parse_nomad(values.get("nomad"), is_secret="nomad" in secrets),
         trust=parse_trust(_json("trust", values["trust"])) if "trust" in values else None,
     )
 
@@ -605,8 +609,11 @@ def _check_routing(services: Mapping[str, ServiceSettings]) -> None:
 def _database(raw: Any, target: str,
               share_from: str | None) -> DatabaseSettings | SecretDatabaseSettings | SharedDatabase | None:
     value = _json("database", raw)
-    if value is False or value is None and target == "kubernetes":
+    if value is False or value is None and target in ("kubernetes", "nomad"):
         return None
+    if target == "nomad":
+        raise ConfigError("dockyard:database: the nomad target runs no database of its own; remove it and give "
+                          "the services their connection settings in environment")
     if value is None and share_from:
         return SharedDatabase()
     if target == "kubernetes":
@@ -908,6 +915,9 @@ def _secret_map(path: str, value: Any, target: str) -> dict[str, str]:
     """ECS: environment name -> SSM parameter or Secrets Manager ARN. Kubernetes: -> `<Secret>/<key>`."""
     entries = _string_map(path, value, _ENV_NAME, "environment variable names like DATABASE_PASSWORD")
     for key, ref in entries.items():
+        if target == "nomad":
+            raise ConfigError(f"dockyard:{path}.{key}: the nomad target does not read secrets yet; keep them "
+                              "in Nomad Variables and out of dockyard:services")
         if target == "kubernetes":
             _match(f"{path}.{key}", ref, _K8S_SECRET_REF, "a key of a Kubernetes Secret, <secret-name>/<key>")
         else:

@@ -188,6 +188,19 @@ def rollback(
 
 
 @app.command()
+def abort(
+    env: str = typer.Argument(..., help="The environment whose in-flight ECS deployments to stop."),
+    reason: Optional[str] = REASON, yes: bool = YES,
+    as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
+) -> None:
+    """Stop ENV's in-flight ECS deployments with rollback; record its newest release as aborted; holds ENV."""
+    from infra.release import abort as aborting
+
+    run(lambda ctx: aborting.abort(ctx, env, reason=reason, yes=yes), as_json=as_json, project_dir=project_dir,
+        debug=debug)
+
+
+@app.command()
 def deploy(
     env: str = typer.Argument(..., help="The environment to deploy."),
     preview: bool = typer.Option(False, "--preview", help="Show what would change; change nothing."),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -54,6 +55,10 @@ class Context:
     log: Callable[[str], None] = lambda _: None
     confirm: Callable[[str], bool] | None = None  # None: no terminal to ask on
     health_timeout: float = 60.0
+    # ECS deployments: one DescribeServiceDeployments per interval while they run; give up after ecs_timeout.
+    ecs_poll_seconds: float = 10.0
+    ecs_timeout: float = 7200.0
+    sleep: Callable[[float], None] = time.sleep
     verifier: Any = None  # the trust gate's signature checker; None: cosign, made on first use
     _deployer: Deployer | None = None
 

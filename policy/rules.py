@@ -14,7 +14,11 @@ from typing import Any
 
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?)", re.IGNORECASE)
-ACCOUNT_WIDE_ACTIONS = {"ecr:GetAuthorizationToken"}
+# Actions AWS accepts no narrower resource for: registry login, and the load balancer Describe calls that
+# ECS makes while shifting traffic.
+ACCOUNT_WIDE_ACTIONS = {"ecr:GetAuthorizationToken", "elasticloadbalancing:DescribeListeners",
+                        "elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeTargetGroups",
+                        "elasticloadbalancing:DescribeTargetHealth"}
 
 
 @dataclass(frozen=True)
@@ -154,9 +158,41 @@ def ecs_service_private(p: dict, _: RuleContext) -> list[str]:
     return problems
 
 
-def ecs_circuit_breaker(p: dict, _: RuleContext) -> list[str]:
+def ecs_circuit_breaker(p: dict, ctx: RuleContext) -> list[str]:
+    """Outside ephemeral stacks a failed deployment rolls back: on the circuit breaker, or on alarms."""
     breaker = p.get("deploymentCircuitBreaker") or {}
-    return [] if breaker.get("enable") and breaker.get("rollback") else ["deployment circuit breaker with rollback"]
+    alarms = p.get("alarms") or {}
+    if ctx.ephemeral or (breaker.get("enable") and breaker.get("rollback")):
+        return []
+    if alarms.get("enable") and alarms.get("rollback") and alarms.get("alarmNames"):
+        return []
+    return ["deployment circuit breaker with rollback, or CloudWatch alarms with rollback"]
+
+
+def ecs_alarms_roll_back(p: dict, _: RuleContext) -> list[str]:
+    alarms = p.get("alarms") or {}
+    if alarms.get("enable") and not alarms.get("rollback"):
+        return ["deployment alarms that fire must roll the deployment back (rollback: true)"]
+    return []
+
+
+def ecs_traffic_shift_wiring(p: dict, _: RuleContext) -> list[str]:
+    """Blue/green, canary, linear: each target group has its alternate, production rule and the role ECS
+    shifts traffic with; blue/green has a bake time (ECS requires it)."""
+    config = p.get("deploymentConfiguration") or {}
+    strategy = config.get("strategy") or "ROLLING"
+    if strategy == "ROLLING":
+        return []
+    problems = []
+    if strategy == "BLUE_GREEN" and config.get("bakeTimeInMinutes") in (None, ""):
+        problems.append("blue/green needs bakeTimeInMinutes")
+    for lb in _as_list(p.get("loadBalancers")):
+        advanced = (lb or {}).get("advancedConfiguration") or {}
+        missing = [k for k in ("alternateTargetGroupArn", "productionListenerRule", "roleArn") if not advanced.get(k)]
+        if missing:
+            problems.append(f"{strategy} target group {lb.get('targetGroupArn')} needs advancedConfiguration "
+                            f"{', '.join(missing)}")
+    return problems
 
 
 def ecs_container_insights(p: dict, _: RuleContext) -> list[str]:
@@ -306,8 +342,12 @@ RULES: tuple[Rule, ...] = (
     Rule("ecs-separate-roles", "Task role differs from execution role", TASK, ecs_separate_roles),
     Rule("ecs-service-private", "ECS services run in awsvpc without public IPs", ("aws:ecs/service:Service",),
          ecs_service_private),
-    Rule("ecs-circuit-breaker", "ECS deployments roll back on failure", ("aws:ecs/service:Service",),
-         ecs_circuit_breaker),
+    Rule("ecs-circuit-breaker", "ECS deployments roll back on failure (circuit breaker or alarms) outside "
+         "ephemeral stacks", ("aws:ecs/service:Service",), ecs_circuit_breaker),
+    Rule("ecs-alarms-roll-back", "Deployment alarms roll the deployment back", ("aws:ecs/service:Service",),
+         ecs_alarms_roll_back),
+    Rule("ecs-traffic-shift-wiring", "Blue/green, canary and linear services have their second target group, "
+         "rules, role and bake time", ("aws:ecs/service:Service",), ecs_traffic_shift_wiring),
     Rule("ecs-container-insights", "ECS clusters have Container Insights", ("aws:ecs/cluster:Cluster",),
          ecs_container_insights),
     Rule("sg-rules-as-resources", "Security-group rules are resources of their own, never inline",

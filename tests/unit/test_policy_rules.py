@@ -67,6 +67,13 @@ CASES = [
      {"networkConfiguration": {"assignPublicIp": True, "subnets": ["s"]}}),
     ("ecs_circuit_breaker", {"deploymentCircuitBreaker": {"enable": True, "rollback": True}},
      {"deploymentCircuitBreaker": {"enable": True, "rollback": False}}),
+    ("ecs_traffic_shift_wiring",
+     {"deploymentConfiguration": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": "10"},
+      "loadBalancers": [{"targetGroupArn": "tg-blue", "advancedConfiguration": {
+          "alternateTargetGroupArn": "tg-green", "productionListenerRule": "rule", "roleArn": "role"}}]},
+     {"deploymentConfiguration": {"strategy": "CANARY"}, "loadBalancers": [{"targetGroupArn": "tg-blue"}]}),
+    ("ecs_alarms_roll_back", {"alarms": {"alarmNames": ["prod-5xx"], "enable": True, "rollback": True}},
+     {"alarms": {"alarmNames": ["prod-5xx"], "enable": True, "rollback": False}}),
     ("ecs_container_insights", {"settings": [{"name": "containerInsights", "value": "enabled"}]}, {"settings": []}),
     ("logs_retention", {"retentionInDays": 30}, {}),
     ("iam_no_wildcards",
@@ -103,6 +110,26 @@ def test_every_rule_has_a_case():
 def test_deletion_protection_is_not_required_of_ephemeral_stacks():
     assert rules.alb_deletion_protection({}, RuleContext(ephemeral=True)) == []
     assert rules.rds_deletion_protection({}, RuleContext(ephemeral=True)) == []
+
+
+def test_prod_rolls_back_on_the_circuit_breaker_or_on_alarms_and_branches_need_neither():
+    alarms = {"alarms": {"alarmNames": ["prod-5xx"], "enable": True, "rollback": True}}
+    off = {"deploymentCircuitBreaker": {"enable": False, "rollback": False}}
+    assert rules.ecs_circuit_breaker({**off, **alarms}, RuleContext()) == []
+    assert rules.ecs_circuit_breaker(off, RuleContext()) == ["deployment circuit breaker with rollback, or "
+                                                             "CloudWatch alarms with rollback"]
+    assert rules.ecs_circuit_breaker(off, RuleContext(ephemeral=True)) == []
+
+
+def test_blue_green_needs_a_bake_time_and_every_shifted_target_group_its_wiring():
+    wired = CASES[[c[0] for c in CASES].index("ecs_traffic_shift_wiring")][1]
+    no_bake = {**wired, "deploymentConfiguration": {"strategy": "BLUE_GREEN"}}
+    assert rules.ecs_traffic_shift_wiring(no_bake, RuleContext()) == ["blue/green needs bakeTimeInMinutes"]
+    # Rolling and headless services need no second target group.
+    assert rules.ecs_traffic_shift_wiring({"deploymentConfiguration": {"strategy": "ROLLING"},
+                                           "loadBalancers": [{"targetGroupArn": "tg"}]}, RuleContext()) == []
+    assert rules.ecs_traffic_shift_wiring({"deploymentConfiguration": {"strategy": "BLUE_GREEN",
+                                                                        "bakeTimeInMinutes": "5"}}, RuleContext()) == []
 
 
 def test_https_redirect_is_required_once_a_certificate_is_set():

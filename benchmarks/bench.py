@@ -267,6 +267,55 @@ def aws_calls() -> list[Row]:
     return rows
 
 
+def ecs_watch_calls() -> list[Row]:
+    """ECS calls to follow a deployment through its phases and verify its digests (botocore-stubbed)."""
+    from types import SimpleNamespace
+
+    import boto3
+    from botocore.stub import Stubber
+
+    from infra.release import ecs_deploy
+
+    cluster = "arn:aws:ecs:us-east-1:123456789012:cluster/bench"
+    digest = "sha256:" + "a" * 64
+    rows: list[Row] = []
+    for n in (3, 25):
+        names = [f"svc{i:02d}" for i in range(n)]
+        ecs = boto3.client("ecs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        calls: list[str] = []
+        ecs.meta.events.register("before-parameter-build.ecs", lambda model, **_: calls.append(model.name))
+        stub = Stubber(ecs)
+        arn = {s: f"arn:aws:ecs:us-east-1:123456789012:service-deployment/bench/{s}/d1" for s in names}
+        rev = {s: f"arn:aws:ecs:us-east-1:123456789012:service-revision/bench/{s}/r1" for s in names}
+        for start in range(0, n, 10):
+            stub.add_response("describe_services", {"services": [
+                {"serviceName": s, "currentServiceDeployment": arn[s]} for s in names[start:start + 10]]})
+        phases = [{"status": "IN_PROGRESS", "lifecycleStage": "PRODUCTION_TRAFFIC_SHIFT"},
+                  {"status": "IN_PROGRESS", "lifecycleStage": "BAKE_TIME"}, {"status": "SUCCESSFUL"}]
+        for state in phases:
+            for start in range(0, n, 20):
+                stub.add_response("describe_service_deployments", {"serviceDeployments": [
+                    {"serviceDeploymentArn": arn[s], "targetServiceRevision": {"arn": rev[s]}, **state}
+                    for s in names[start:start + 20]]})
+        for start in range(0, n, 20):
+            stub.add_response("describe_service_revisions", {"serviceRevisions": [
+                {"serviceRevisionArn": rev[s], "containerImages": [{"containerName": s, "imageDigest": digest}]}
+                for s in names[start:start + 20]]})
+        ctx = SimpleNamespace(aws=SimpleNamespace(ecs=lambda e=ecs: e), log=lambda _: None, sleep=lambda _: None,
+                              ecs_poll_seconds=10.0, ecs_timeout=3600.0)
+        outputs = {"deployments": {s: {"cluster": cluster, "service": s} for s in names}}
+        with stub:
+            ecs_deploy.verify_deployments(ctx, outputs, {s: f"example.com/{s}@{digest}" for s in names}, env="bench")
+        batches = -(-n // 20)
+        # DescribeServices per 10 services; per poll one DescribeServiceDeployments per 20; revisions per 20.
+        minimum = -(-n // 10) + len(phases) * batches + batches
+        counts = {c: calls.count(c) for c in dict.fromkeys(calls)}
+        rows.append((f"ECS calls: deploy watch, {n} services, {len(phases)} polls",
+                     f"{len(calls)} ({', '.join(f'{c} {k}' for c, k in counts.items())})",
+                     f"{minimum} (minimum)", f"+{len(calls) - minimum}", "+0"))
+    return rows
+
+
 # ----------------------------------------------------------------------------- the suite
 
 
@@ -354,7 +403,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     rows: list[Row] = []
-    for section in (program_under_mocks, command_start, aws_calls, real_engine, local_builds):
+    for section in (program_under_mocks, command_start, aws_calls, ecs_watch_calls, real_engine, local_builds):
         print(f"bench: {section.__name__}...", file=sys.stderr)
         rows += section()
     if not args.skip_suite:

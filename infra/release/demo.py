@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from infra.errors import DockyardError
+from infra.errors import BadInput, DockyardError
 from infra.release import branches, inspect, local, promotion
 from infra.release.context import Context
 from infra.release.engine import AutomationDeployer
@@ -31,6 +31,7 @@ SERVICES = ("web", "worker")
 BRANCH = "feature/demo-banner"
 REGISTRY_ENV = "DOCKYARD_REGISTRY"
 REPOSITORY_PREFIX = "dockyard-demo"
+PUBLIC_KEY_ENV = "DOCKYARD_SIGNING_PUBLIC_KEY"
 
 
 def registry_config(registry: str, prebuilt: dict[str, str] | None = None, *,
@@ -57,6 +58,7 @@ def app_config(workdir: Path, stack: str) -> dict[str, Any]:
         "dockyard:target": "kubernetes",
         "dockyard:imageSource": "file",
         "dockyard:releaseDir": str(workdir / "releases" / stack),
+        "dockyard:trust": demo_trust(),
         "dockyard:kubernetes": {"renderDir": str(workdir / "rendered" / stack), "namespace": f"shop-{stack}",
                                 "ingressClass": "nginx", "host": f"{stack}.shop.example.com"},
         "dockyard:services": {
@@ -95,6 +97,36 @@ class DemoResult:
                   "The registry keeps running; stop it and the engine with: ./scripts/engine down",
                   f"Engine log: {self.engine_log}"]
         return lines
+
+
+def demo_trust() -> Any:
+    """Both environments trust the set-up's key (scripts/signing); without one they say `none` explicitly."""
+    public_key = os.environ.get(PUBLIC_KEY_ENV)
+    return {"keys": [public_key]} if public_key else "none"
+
+
+@dataclass
+class Refusal:
+    text: str
+
+    def lines(self) -> list[str]:
+        return [self.text]
+
+
+def refuse_unsigned(ctx: Context, registry: str, built: str) -> Refusal:
+    """Push a copy of a signed image to a repository with no signature beside it; the gate must refuse it."""
+    if not os.environ.get(PUBLIC_KEY_ENV):
+        return Refusal(f"skipped: no signing key ({PUBLIC_KEY_ENV} unset; ./scripts/signing up makes one)")
+    docker = Engine.find().docker
+    copy = f"{registry}/{REPOSITORY_PREFIX}/web-unsigned:demo"
+    subprocess.run([docker, "tag", built.split("@", 1)[0], copy], check=True, capture_output=True)
+    pushed = subprocess.run([docker, "push", copy], check=True, capture_output=True, text=True).stdout
+    digest = pushed.rsplit("digest: ", 1)[1].split()[0]
+    try:
+        branches.up(ctx, "unsigned-demo", base="dev", images=[f"web={copy.rsplit(':', 1)[0]}@{digest}"])
+    except BadInput as err:
+        return Refusal(f"refused, exit {err.exit_code}: {err.message}")
+    raise DockyardError("the trust gate let an unsigned image through")
 
 
 class Story:
@@ -204,6 +236,8 @@ def run_demo(project_root: Path, workdir: Path, log: Callable[[str], None]) -> D
                               lambda: build(services=["web"], push_only=True))
     story.step(f"Open a branch stack for {BRANCH} with that image", lambda: branches.up(
         ctx, BRANCH, base="dev", images=[f"web={branch_build.images['web']}"]))
+    story.step("Try a branch stack with an unsigned copy of that image: the trust gate refuses it",
+               lambda: refuse_unsigned(ctx, registry, branch_build.images["web"]))
     story.step("Destroy the branch stack (and its branch-only image)", lambda: branches.destroy(ctx, BRANCH))
     for env_name in ("dev", "prod"):
         current = ctx.store(project.environment(env_name)).current()

@@ -31,7 +31,13 @@ def test_demo_builds_real_images_and_every_release_names_digests_the_registry_se
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
     assert result["registry"] == os.environ["DOCKYARD_REGISTRY"]
-    assert len(result["steps"]) == 12
+    assert len(result["steps"]) == 13
+    if os.environ.get("DOCKYARD_SIGNING_PUBLIC_KEY"):
+        # The gate refused the unsigned copy once, with the service, the digest and the reason; every
+        # release records who signed its images.
+        assert "refused, exit 2: web: sha256:" in proc.stderr and ": not signed" in proc.stderr
+        prod = json.loads(sorted((workdir / "releases" / "prod" / "versions").glob("*.json"))[-1].read_text())
+        assert set(prod["verified"]) == {"web", "worker"}
     # Output for people: numbered steps, no engine chatter (it is in the engine log).
     assert "using pulumi-resource" not in proc.stderr
     assert len(proc.stderr.splitlines()) < 150, proc.stderr

@@ -168,6 +168,9 @@ def observe(client: KubeClient, namespace: str, name: str, wanted: str) -> Servi
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
             return ServiceState(False, "", {}, stuck=f"rollout exceeded its deadline: {condition.get('message')}")
+        if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+            # Admission refused the pods (e.g. PodSecurity): the API server's own words say why.
+            return ServiceState(False, "", {}, stuck=f"pods refused: {condition.get('message')}")
     selector = ",".join(f"{k}={v}" for k, v in sorted(spec["selector"].get("matchLabels", {}).items()))
     pods = client.get(f"/api/v1/namespaces/{namespace}/pods?labelSelector={urllib.parse.quote(selector)}")
     ready: dict[str, str] = {}

@@ -26,8 +26,9 @@ class FakeApi:
     """Deployment `web` with `replicas` pods, each running the digest in `pods` (None: not ready)."""
 
     def __init__(self, pods: list[str | None], *, generation: int = 2, observed: int = 2,
-                 waiting: str | None = None, health: int = 200) -> None:
+                 waiting: str | None = None, health: int = 200, conditions: list | None = None) -> None:
         self.pods, self.generation, self.observed, self.waiting, self.health = pods, generation, observed, waiting, health
+        self.conditions = conditions or []
         self.requests: list[str] = []
 
     def get(self, path: str) -> dict:
@@ -37,7 +38,8 @@ class FakeApi:
             return {"metadata": {"generation": self.generation},
                     "spec": {"replicas": 2, "selector": {"matchLabels": {"app.kubernetes.io/name": "web"}}},
                     "status": {"observedGeneration": self.observed, "updatedReplicas": ready,
-                               "availableReplicas": ready, "replicas": len(self.pods)}}
+                               "availableReplicas": ready, "replicas": len(self.pods),
+                               "conditions": self.conditions}}
         assert "/pods?labelSelector=" in path
         items = []
         for i, digest in enumerate(self.pods):
@@ -83,6 +85,15 @@ def test_a_crash_looping_pod_of_the_wanted_image_fails_at_once():
     api = FakeApi([GOOD, None], waiting="CrashLoopBackOff")
     with pytest.raises(VerificationFailed, match="CrashLoopBackOff"):
         kube_verify.verify_live(api, settings(), "shop-dev", WANTED, timeout=3600, sleep=lambda _: None)
+
+
+def test_pods_refused_by_admission_fail_at_once_with_the_api_servers_reason():
+    refused = 'pods "web-1" is forbidden: violates PodSecurity "restricted:latest": hostNetwork=true'
+    api = FakeApi([], conditions=[{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                                   "message": refused}])
+    with pytest.raises(VerificationFailed) as err:
+        kube_verify.verify_live(api, settings(), "shop-dev", WANTED, timeout=3600, sleep=lambda _: None)
+    assert refused in err.value.message and "\n" not in err.value.message
 
 
 def test_health_that_never_answers_fails_with_the_status():

@@ -143,7 +143,13 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
     if settings.target == "ecs" and deployments:
         # Each service's deployment completed (not rolled back) and runs the digests ECS resolved.
         ecs_deploy.verify_deployments(ctx, result.outputs, wanted, env=env.name)
-    if settings.target == "kubernetes" and result.outputs.get("renderDir"):
+    if settings.target == "nomad":
+        # The rendered job submitted as `nomad job run` would (with an address), its deployment followed,
+        # each allocation's digest and health checked; a Nomad auto-revert is recorded and held there.
+        from infra.release import nomad_deploy
+
+        nomad_deploy.deploy_and_verify(ctx, env, store, version, result.outputs, wanted)
+    elif settings.target == "kubernetes" and result.outputs.get("renderDir"):
         verify.check_rendered(Path(result.outputs["renderDir"]), wanted)
     elif settings.target == "kubernetes":
         # A live cluster: the rollout, each ready pod's imageID and health, read through the API server.

@@ -25,6 +25,7 @@ class EnvironmentStatus:
     rollback: dict[str, Any] | None = None  # the current release undoes another: which, and why
     verified: dict[str, Any] | None = None  # service -> signer, key id or identity, attestation, commit
     trust: str | None = None  # a warning: this environment promotes images nobody proved
+    running: dict[str, Any] | None = None  # Nomad: job, job version, wanted vs running allocations per service
 
     @property
     def drift(self) -> bool:
@@ -38,6 +39,8 @@ class EnvironmentStatus:
                                 "trust": self.trust}
         if self.error:
             data["error"] = self.error
+        if self.running is not None:
+            data["running"] = self.running
         return data
 
 
@@ -58,6 +61,11 @@ class StatusResult:
             for service, ref in sorted(e.images.items()):
                 digest = ref.split("@", 1)[1][:19] if "@" in ref else ref
                 rows.append([e.env, service, _v(e.version), digest, _v(e.deployed), _v(e.known_good), state])
+        if any(e.running for e in self.environments):  # Nomad: running/wanted allocations, from the job
+            header.insert(-1, "RUNNING")
+            counts = {(e.env, s): f"{c['running']}/{c['wanted']}" for e in self.environments
+                      for s, c in ((e.running or {}).get("services") or {}).items()}
+            rows = [row[:-1] + [counts.get((row[0], row[1]), "-"), row[-1]] for row in rows]
         return header, rows
 
 
@@ -113,7 +121,17 @@ def environment_status(ctx: Context, env: Environment) -> EnvironmentStatus:
                              else None,
                              verified={s: v.to_dict() for s, v in sorted(current.release.verified.items())}
                              if current else {},
-                             trust=trust.unverified_warning(env))
+                             trust=trust.unverified_warning(env), **_nomad_running(env))
+
+
+def _nomad_running(env: Environment) -> dict[str, Any]:
+    """A Nomad environment's wanted vs running allocations (or why Nomad could not say)."""
+    if getattr(env.settings, "target", None) != "nomad":
+        return {}
+    from infra.release import nomad_deploy
+
+    running, error = nomad_deploy.status(env.settings)
+    return {"running": running, **({"error": error} if error else {})}
 
 
 def status(ctx: Context, envs: list[str]) -> StatusResult:

@@ -294,13 +294,22 @@ def branch_gc(
 @app.command()
 def demo(
     workdir: Optional[Path] = typer.Option(None, "--dir", help="Workspace (default: .dockyard/demo)."),
+    nomad: bool = typer.Option(False, "--nomad", help="Then run prod's release on the Nomad agent at NOMAD_ADDR "
+                                                      "(./scripts/nomad up) as a third environment."),
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Walk the whole release story on the real engine and a local backend."""
     from infra.release.demo import run_demo
 
-    run(lambda ctx: run_demo(ctx.project.dir, (workdir or ctx.project.dir / ".dockyard" / "demo").resolve(), _log),
-        as_json=as_json, project_dir=project_dir, debug=debug)
+    def story(ctx: Any) -> Any:
+        result = run_demo(ctx.project.dir, (workdir or ctx.project.dir / ".dockyard" / "demo").resolve(), _log)
+        if nomad:
+            from infra.release.demo_nomad import chapter
+
+            chapter(result, _log)
+        return result
+
+    run(story, as_json=as_json, project_dir=project_dir, debug=debug)
 
 
 def main() -> None:

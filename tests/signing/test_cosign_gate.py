@@ -67,7 +67,8 @@ def push(registry, repository: str, content: str, revision: str) -> str:
     location = location if location.startswith("http") else f"http://{registry.host}{location}"
     sep = "&" if "?" in location else "?"
     urllib.request.urlopen(urllib.request.Request(f"{location}{sep}digest={config_digest}", data=config,
-                                                  method="PUT"), timeout=10)
+                                                  method="PUT",
+                                                  headers={"Content-Type": "application/octet-stream"}), timeout=10)
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                                       "digest": config_digest, "size": len(config)}, "layers": []}).encode()

@@ -8,6 +8,7 @@ auto_revert restores the previous job version, and dockyard records that as a re
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +52,20 @@ def nomad_config(workdir: Path, address: str) -> dict[str, Any]:
     }
 
 
+def _agent_address() -> str | None:
+    """The agent `scripts/nomad env` names, when NOMAD_ADDR is not exported."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "nomad"
+    try:
+        out = subprocess.run([str(script), "env"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = [line.split("=", 1)[1] for line in out.splitlines() if line.startswith("export NOMAD_ADDR=")]
+    return found[0] if found else None
+
+
 def chapter(result: Any, log: Callable[[str], None]) -> None:
     """Run the Nomad steps in the demo's workspace (after run_demo); numbered on from its steps."""
-    address = os.environ.get("NOMAD_ADDR")
+    address = os.environ.get("NOMAD_ADDR") or _agent_address()
     if not address:
         log("\ndockyard demo --nomad: no Nomad agent (NOMAD_ADDR is not set); ./scripts/nomad up starts one, "
             "then eval \"$(./scripts/nomad env)\"")

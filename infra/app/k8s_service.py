@@ -44,7 +44,8 @@ class KubernetesServiceArgs:
     image: pulumi.Input[str]
     # Live cluster: dockyard verifies the rollout itself (each pod's digest, health), so the provider
     # does not wait for it; its own wait would fail a crashing release in `up`, before dockyard's
-    # verification could name the cause and roll it back.
+    # verification could name the cause and roll it back. Nor for an Ingress's load balancer address,
+    # which only an ingress controller (not part of every cluster) ever fills in.
     skip_await: bool = False
 
 
@@ -58,7 +59,7 @@ class KubernetesService(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         service, ctx = args.service, args.context
         for obj in manifests.service_objects(service, ctx, args.image):
-            if args.skip_await and obj["kind"] in ("Deployment", "Service"):
+            if args.skip_await and obj["kind"] in ("Deployment", "Service", "Ingress"):
                 meta = obj["metadata"]
                 obj = {**obj, "metadata": {**meta, "annotations": {**meta.get("annotations", {}), SKIP_AWAIT: "true"}}}
             resource = register(f"{name}-{obj['kind'].lower()}", obj, child)

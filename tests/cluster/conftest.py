@@ -122,7 +122,8 @@ class ClusterWorkspace(Workspace):
         config = {"dockyard:role": "app", "dockyard:target": "kubernetes", "dockyard:imageSource": "file",
                   "dockyard:releaseDir": str(self.dir / "releases" / stack),
                   "dockyard:kubernetes": {"namespace": self.namespace},
-                  "dockyard:services": {"web": {"port": 8080, "desiredCount": 1}}}
+                  "dockyard:services": {"web": {"port": 8080, "desiredCount": 1}},
+                  "dockyard:trust": "none"}  # unsigned on purpose; tests/signing covers the trust gate
         config.update(overrides)
         self.write_stack(stack, config)
         self.pulumi("stack", "init", stack, check=False)
@@ -131,9 +132,12 @@ class ClusterWorkspace(Workspace):
                        env=self.env, check=True, capture_output=True, timeout=120)
 
     def registry_of(self, web: str) -> None:
+        """The registry stack records `web` (pushed by another build) and publishes it: `dockyard build`."""
         self.write_stack("registry", {"dockyard:role": "registry", "dockyard:registry": "external",
                                       "dockyard:publish": False, "dockyard:services": {"web": {}},
                                       "dockyard:prebuilt": {"web": web}})
+        code, _, err = self.dockyard("build")
+        assert code == 0, err[-2000:]
 
 
 @pytest.fixture

@@ -67,16 +67,18 @@ def test_deploy_interrupted_by_the_api_server_stopping_completes_on_the_next_dep
     assert code == 0, err[-2000:]
 
     ws.registry_of(second)
+    engine_log = ws.dir / ".dockyard" / "logs" / "engine.log"
+    offset = engine_log.stat().st_size if engine_log.exists() else 0
     promote = ws.popen("promote", "dev", "--from", "registry", "--yes")
-    # Wait until the engine runs the update, then take the API server away under it.
-    deadline = time.monotonic() + 120
-    seen = ""
-    while "pulumi up dev" not in seen and "Deploying dev" not in seen:
-        assert time.monotonic() < deadline, seen
-        line = promote.stderr.readline()
-        assert line or promote.poll() is None, seen
-        seen += line
-    time.sleep(1.5)
+    # Wait until the engine updates the Deployment, then take the API server away under it.
+    deadline = time.monotonic() + 180
+    while True:
+        assert promote.poll() is None, promote.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, "the engine never started updating the Deployment"
+        text = engine_log.read_text()[offset:] if engine_log.exists() else ""
+        if any("apps/v1:Deployment" in line and "updating" in line for line in text.splitlines()):
+            break
+        time.sleep(0.05)
     os.kill(_apiserver_pid(), signal.SIGKILL)
     try:
         _, err = promote.communicate(timeout=600)
@@ -87,7 +89,7 @@ def test_deploy_interrupted_by_the_api_server_stopping_completes_on_the_next_dep
     code, history, _ = ws.dockyard("history", "dev", "--json")
     assert [r["version"] for r in history["releases"]] == [2, 1]  # the interrupted release is kept
 
-    code, out, err = ws.dockyard("deploy", "dev", "--yes", "--json")
+    code, out, err = ws.dockyard("deploy", "dev", "--json")
     assert code == 0, err[-3000:]
     assert out["version"] == 2 and out["verified"] is True
     code, status, _ = ws.dockyard("status", "dev", "--json")

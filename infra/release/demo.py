@@ -5,7 +5,9 @@ file backend) with a copy of `images/` in a git repository, so each service
 has a real commit. Images are built with the local container engine, pushed to
 the loopback registry that `./scripts/engine up` runs, and every step after
 that works with the digests the registry serves. App stacks `dev` and `prod`
-keep their releases in the file store and render Kubernetes manifests.
+keep their releases in the file store and deploy to the Kubernetes cluster that
+KUBECONFIG names when it answers (`./scripts/cluster up` runs one on this
+machine), verifying the digest every pod runs; otherwise they render manifests.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 import yaml
 
 from infra.errors import BadInput, DockyardError
-from infra.release import branches, inspect, local, promotion
+from infra.release import branches, inspect, kube_verify, local, promotion
 from infra.release.context import Context
 from infra.release.engine import AutomationDeployer
 from infra.release.local_build import Engine, build_local
@@ -52,20 +54,41 @@ def registry_config(registry: str, prebuilt: dict[str, str] | None = None, *,
     return config
 
 
-def app_config(workdir: Path, stack: str) -> dict[str, Any]:
+def app_config(workdir: Path, stack: str, *, live: bool = False) -> dict[str, Any]:
+    """`live`: deploy to a cluster (the kubeconfig is added as a secret afterwards), else render manifests."""
+    kubernetes: dict[str, Any] = {"namespace": f"shop-{stack}", "ingressClass": "nginx",
+                                  "host": f"{stack}.shop.example.com"}
+    if not live:
+        kubernetes["renderDir"] = str(workdir / "rendered" / stack)
+    # On a two-core node every pod requests a quarter core: dev runs one web pod, prod two.
+    web_count = 1 if live and stack != "prod" else 2
     return {
         "dockyard:role": "app",
         "dockyard:target": "kubernetes",
         "dockyard:imageSource": "file",
         "dockyard:releaseDir": str(workdir / "releases" / stack),
         "dockyard:trust": demo_trust(),
-        "dockyard:kubernetes": {"renderDir": str(workdir / "rendered" / stack), "namespace": f"shop-{stack}",
-                                "ingressClass": "nginx", "host": f"{stack}.shop.example.com"},
+        "dockyard:kubernetes": kubernetes,
         "dockyard:services": {
-            "web": {"port": 8080, "desiredCount": 2, "maxCount": 4, "environment": {"LOG_LEVEL": "info"}},
+            "web": {"port": 8080, "desiredCount": web_count, "maxCount": 4, "environment": {"LOG_LEVEL": "info"}},
             "worker": {"desiredCount": 1, "healthCheckCommand": ["python", "worker.py", "--check"]},
         },
     }
+
+
+def live_cluster(environ: Mapping[str, str]) -> tuple[str | None, str]:
+    """(kubeconfig path, how it answered) when KUBECONFIG names a cluster that answers; else (None, why not)."""
+    path = (environ.get("KUBECONFIG") or "").split(os.pathsep)[0]
+    if not path:
+        return None, "KUBECONFIG is not set (./scripts/cluster up starts a cluster on this machine)"
+    if not Path(path).is_file():
+        return None, f"KUBECONFIG={path} does not exist"
+    try:
+        config = kube_verify.KubeConfig.parse(Path(path).read_text())
+        version = kube_verify.KubeClient(config, timeout=5).get("/version")
+    except (DockyardError, OSError, ValueError) as err:
+        return None, f"the cluster of KUBECONFIG={path} does not answer ({getattr(err, 'message', err)})"
+    return path, f"{config.server}, Kubernetes {version.get('gitVersion', '?')}"
 
 
 @dataclass
@@ -77,11 +100,15 @@ class DemoResult:
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)
     builds: dict[str, int] = field(default_factory=dict)  # "built" / "unchanged": counts over every build step
     engine_log: str = ""
+    kubeconfig: str | None = None  # the live cluster's, when the stacks deployed to one
 
     def to_json(self) -> dict[str, Any]:
-        return {"workdir": str(self.workdir), "registry": self.registry, "steps": self.steps,
+        data = {"workdir": str(self.workdir), "registry": self.registry, "steps": self.steps,
                 "rendered": self.rendered, "environments": self.environments, "builds": self.builds,
                 "engineLog": self.engine_log}
+        if self.kubeconfig:
+            data["kubeconfig"] = self.kubeconfig
+        return data
 
     def lines(self) -> list[str]:
         lines = ["", f"Done: {len(self.steps)} steps, images built for real and served by {self.registry}."]
@@ -89,6 +116,17 @@ class DemoResult:
             lines.append(f"  {env}: release {data['version']}")
             lines += [f"    {service}: {ref}" for service, ref in sorted(data["images"].items())]
         web = self.environments.get("prod", {}).get("images", {}).get("web", "")
+        if self.kubeconfig:
+            prod = self.environments.get("prod", {}).get("namespace", "shop-prod")
+            return lines + [
+                "", f"Try next (the cluster's kubeconfig: {self.kubeconfig}):",
+                f"  kubectl --kubeconfig {self.kubeconfig} get pods -n {prod} "
+                "-o custom-columns=POD:.metadata.name,IMAGE:.status.containerStatuses[0].imageID",
+                f"  .venv/bin/dockyard status --project-dir {self.workdir}",
+                f"  .venv/bin/dockyard history prod --project-dir {self.workdir}",
+                "The cluster and the registry keep running; stop them with: ./scripts/demo --down "
+                "(or ./scripts/cluster down, then ./scripts/engine down)",
+                f"Engine log: {self.engine_log}"]
         lines += ["", "Try next (with the engine's environment: eval \"$(./scripts/engine env)\"):",
                   f"  docker run --rm -d -p 127.0.0.1:8080:8080 --read-only --tmpfs /tmp {web}",
                   "  curl -s 127.0.0.1:8080/version",
@@ -153,7 +191,7 @@ def _git(workdir: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=workdir, env=env, check=True, capture_output=True, text=True)
 
 
-def prepare(project_root: Path, workdir: Path, registry: str, *, packer: bool) -> Project:
+def prepare(project_root: Path, workdir: Path, registry: str, *, packer: bool, live: bool = False) -> Project:
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -170,7 +208,7 @@ def prepare(project_root: Path, workdir: Path, registry: str, *, packer: bool) -
     project = Project(workdir)
     project.write_stack_config("registry", registry_config(registry, packer=packer))
     for stack in ("dev", "prod"):
-        project.write_stack_config(stack, app_config(workdir, stack))
+        project.write_stack_config(stack, app_config(workdir, stack, live=live))
     return project
 
 
@@ -183,6 +221,50 @@ def change_web(workdir: Path, greeting: str, message: str) -> None:
     _git(workdir, "commit", "-q", "-am", message)
 
 
+def break_web_health(workdir: Path) -> None:
+    """A web change whose /healthz answers 503: the image builds and starts, its readiness never passes."""
+    app = workdir / "images" / "web" / "app.py"
+    text = app.read_text()
+    healthy = 'self._json(200, {"status": "ok"})'
+    app.write_text(text.replace(healthy, 'self._json(503, {"status": "broken on purpose by the demo"})', 1))
+    _git(workdir, "commit", "-q", "-am", "web: /healthz fails (a deliberately broken release)")
+
+
+def set_kubeconfig(workdir: Path, stacks: tuple[str, ...], kubeconfig: Path) -> None:
+    """The cluster's kubeconfig as each stack's secret config (encrypted in the stack file)."""
+    from pulumi import automation as auto
+
+    workspace = auto.LocalWorkspace(work_dir=str(workdir))
+    for stack in stacks:
+        auto.Stack.create_or_select(stack, workspace).set_config(
+            "dockyard:kubernetes.kubeconfig", auto.ConfigValue(value=kubeconfig.read_text(), secret=True), path=True)
+
+
+@dataclass
+class PodsSeen:
+    """Each pod of a namespace with the digest it runs, as the API server reports it."""
+
+    namespace: str
+    pods: list[tuple[str, str]]
+    note: str = ""
+
+    def lines(self) -> list[str]:
+        return ([self.note] if self.note else []) + [f"{self.namespace}: {pod} runs {kube_verify.short(digest)}"
+                                                     for pod, digest in self.pods]
+
+
+def pods_of(kubeconfig: Path, namespace: str, note: str = "") -> PodsSeen:
+    client = kube_verify.KubeClient(kube_verify.KubeConfig.parse(kubeconfig.read_text()))
+    items = client.get(f"/api/v1/namespaces/{namespace}/pods").get("items", [])
+    seen = []
+    for pod in sorted(items, key=lambda p: p["metadata"]["name"]):
+        if pod["metadata"].get("deletionTimestamp"):
+            continue
+        for status in pod.get("status", {}).get("containerStatuses") or []:
+            seen.append((pod["metadata"]["name"], kube_verify.digest_of(status.get("imageID") or "(pulling)")))
+    return PodsSeen(namespace, seen, note)
+
+
 def run_demo(project_root: Path, workdir: Path, log: Callable[[str], None]) -> DemoResult:
     registry = os.environ.get(REGISTRY_ENV)
     if not registry:
@@ -191,17 +273,25 @@ def run_demo(project_root: Path, workdir: Path, log: Callable[[str], None]) -> D
                                  "eval \"$(./scripts/engine env)\" first")
     Engine.find()  # a clear error now, rather than at the first build
     packer = shutil.which("packer") is not None and (project_root / "images" / "worker" / "worker.pkr.hcl").is_file()
-    project = prepare(project_root, workdir, registry, packer=packer)
+    kubeconfig, cluster = live_cluster(os.environ)
+    project = prepare(project_root, workdir, registry, packer=packer, live=kubeconfig is not None)
     env = local.local_engine_env(workdir / "state", project_root)
     local.require_engine(env)
     local.apply(env)
+    if kubeconfig:
+        set_kubeconfig(workdir, ("dev", "prod"), Path(kubeconfig))
     engine_log = workdir / "engine.log"
     ctx = Context(project=project,
                   deployer_factory=lambda: AutomationDeployer(project.dir, log=log, engine_log=engine_log),
-                  log=log, confirm=None, user="demo")
-    result = DemoResult(workdir=workdir, registry=registry, engine_log=str(engine_log))
+                  log=log, confirm=None, user="demo", health_timeout=45.0)
+    result = DemoResult(workdir=workdir, registry=registry, engine_log=str(engine_log),
+                        kubeconfig=str(Path(kubeconfig).resolve()) if kubeconfig else None)
     story = Story(ctx, result)
     log(f"dockyard demo: real images, pushed to {registry}; the engine's full log is in {engine_log}")
+    if kubeconfig:
+        log(f"dockyard demo: dev and prod deploy to the cluster at {cluster} (namespaces shop-dev, shop-prod)")
+    else:
+        log(f"dockyard demo: no live cluster, so dev and prod render manifests: {cluster}")
 
     def build(**options: Any) -> Any:
         outcome = build_local(ctx, services=options.get("services", []), push_only=options.get("push_only", False),
@@ -226,9 +316,13 @@ def run_demo(project_root: Path, workdir: Path, log: Callable[[str], None]) -> D
     status = story.step("Status: dev is ahead of prod", lambda: inspect.status(ctx, ["dev", "prod"]))
     _log_table(log, *status.table())
     story.step("Promote dev into prod", lambda: promote("prod", "dev", "ship release 2"))
+    if kubeconfig:
+        story.step("Pods of prod now run release 2's web", lambda: pods_of(Path(kubeconfig), "shop-prod"))
     story.step("Roll prod back to release 1: no rebuild, the old digests still in the registry",
                lambda: promotion.rollback(ctx, "prod", to=1, services=[], reason="release 2 misbehaves",
                                           deploy=True, yes=True))
+    if kubeconfig:
+        story.step("Pods of prod run release 1's web again", lambda: pods_of(Path(kubeconfig), "shop-prod"))
     history = story.step("History of prod", lambda: inspect.history(ctx, "prod", None))
     _log_table(log, *history.table())
     change_web(workdir, "hello from the banner branch", "web: banner (branch)")
@@ -239,11 +333,27 @@ def run_demo(project_root: Path, workdir: Path, log: Callable[[str], None]) -> D
     story.step("Try a branch stack with an unsigned copy of that image: the trust gate refuses it",
                lambda: refuse_unsigned(ctx, registry, branch_build.images["web"]))
     story.step("Destroy the branch stack (and its branch-only image)", lambda: branches.destroy(ctx, BRANCH))
+    if kubeconfig:
+        break_web_health(workdir)
+        story.step("Build a web whose /healthz fails", lambda: build(services=["web"]))
+
+        def broken() -> PodsSeen:
+            try:
+                promotion.promote(ctx, "dev", "registry", services=[], reason="a broken web", deploy=True, yes=True,
+                                  release_hold=True)
+            except DockyardError as failure:
+                return pods_of(Path(kubeconfig), "shop-dev", note=f"promote failed as it should: {failure.message}")
+            raise DockyardError("the broken release passed verification; the demo expected it to fail")
+
+        story.step("Promote it into dev: verification fails, dev rolls back to its known-good release by itself",
+                   broken)
     for env_name in ("dev", "prod"):
         current = ctx.store(project.environment(env_name)).current()
         if current is not None:
             result.environments[env_name] = {"version": current.version,
                                              "images": current.release.image_strings()}
+            if kubeconfig:
+                result.environments[env_name]["namespace"] = f"shop-{env_name}"
     result.rendered = sorted(str(p) for p in (workdir / "rendered").glob("*")
                              if p.is_dir() and any(f.is_file() for f in p.rglob("*.yaml")))
     return result

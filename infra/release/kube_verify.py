@@ -218,13 +218,13 @@ def verify_live(client: KubeClient, settings: AppSettings, namespace: str, wante
                 last = state.progress
             if state.stuck:
                 raise VerificationFailed(f"{name} in {namespace}: {state.stuck}; "
-                                         f"found {_found(state, want)}, wanted {short(want)}")
+                                         f"found {_found(state, want)}, wanted {want}")
             if state.rolled_out and state.ready_digests and all(d == want for d in state.ready_digests.values()):
                 break
             if time.monotonic() >= deadline:
                 raise VerificationFailed(
                     f"{name} in {namespace}: {'rolled out' if state.rolled_out else 'not rolled out'} after "
-                    f"{timeout:.0f}s ({state.progress or 'no pods'}); found {_found(state, want)}, wanted {short(want)}")
+                    f"{timeout:.0f}s ({state.progress or 'no pods'}); found {_found(state, want)}, wanted {want}")
             sleep(1)
         service = settings.services.get(name)
         if service is not None and service.port is not None:

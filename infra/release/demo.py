@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,6 +231,28 @@ def break_web_health(workdir: Path) -> None:
     _git(workdir, "commit", "-q", "-am", "web: /healthz fails (a deliberately broken release)")
 
 
+def reset_namespaces(kubeconfig: Path, names: tuple[str, ...], log: Callable[[str], None],
+                     timeout: float = 180.0) -> None:
+    """Delete what an earlier demo left running in its namespaces: this run's stacks start from nothing,
+    and objects another run's engine manages would conflict with theirs."""
+    client = kube_verify.KubeClient(kube_verify.KubeConfig.parse(kubeconfig.read_text()))
+    existing = [n for n in names if client.request(f"/api/v1/namespaces/{n}")[0] == 200]
+    listed = client.get("/api/v1/namespaces").get("items", [])
+    existing += [item["metadata"]["name"] for item in listed
+                 if item["metadata"]["name"].startswith(tuple(f"{n}-" for n in names))]
+    if not existing:
+        return
+    log(f"dockyard demo: deleting what an earlier demo left in {', '.join(existing)}")
+    for name in existing:
+        client.request(f"/api/v1/namespaces/{name}", method="DELETE")
+    deadline = time.monotonic() + timeout
+    while any(client.request(f"/api/v1/namespaces/{n}")[0] == 200 for n in existing):
+        if time.monotonic() > deadline:
+            raise DockyardError(f"namespaces {', '.join(existing)} are still terminating after {timeout:.0f}s",
+                                hint="look at them with kubectl get all -n <namespace>, then run the demo again")
+        time.sleep(1)
+
+
 def set_kubeconfig(workdir: Path, stacks: tuple[str, ...], kubeconfig: Path) -> None:
     """The cluster's kubeconfig as each stack's secret config (encrypted in the stack file)."""
     from pulumi import automation as auto
@@ -279,6 +302,7 @@ def run_demo(project_root: Path, workdir: Path, log: Callable[[str], None]) -> D
     local.require_engine(env)
     local.apply(env)
     if kubeconfig:
+        reset_namespaces(Path(kubeconfig), ("shop-dev", "shop-prod"), log)
         set_kubeconfig(workdir, ("dev", "prod"), Path(kubeconfig))
     engine_log = workdir / "engine.log"
     ctx = Context(project=project,

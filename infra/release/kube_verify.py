@@ -109,9 +109,9 @@ class KubeClient:
                 context.load_cert_chain(cert, key)
         self._ssl = context
 
-    def request(self, path: str, *, accept: str = "application/json") -> tuple[int, bytes]:
-        """GET `path` on the API server: (status, body). 0 when nothing answered."""
-        req = urllib.request.Request(self.config.server + path, headers={"Accept": accept})
+    def request(self, path: str, *, accept: str = "application/json", method: str = "GET") -> tuple[int, bytes]:
+        """`method` `path` on the API server: (status, body). 0 when nothing answered."""
+        req = urllib.request.Request(self.config.server + path, headers={"Accept": accept}, method=method)
         if self.config.token:
             req.add_header("Authorization", f"Bearer {self.config.token}")
         try:

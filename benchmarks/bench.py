@@ -374,6 +374,119 @@ def local_builds() -> list[Row]:
     ]
 
 
+def live_cluster() -> list[Row]:
+    """Promote and rollback to verified on a real cluster beside `kubectl apply` + `kubectl rollout status`
+    of the same objects; the cluster's cold start from cached binaries to a Ready node."""
+    import shutil
+
+    import pytest
+    import yaml
+
+    from tests.cluster.conftest import ClusterWorkspace, Images, require_cluster
+
+    kubectl = os.environ.get("DOCKYARD_KUBECTL") or shutil.which("kubectl")
+    try:
+        kubeconfig = require_cluster()
+        if not kubectl:
+            pytest.skip("no kubectl (./scripts/cluster env names one)")
+        scratch = Path(tempfile.mkdtemp(prefix="dockyard-bench-cluster-"))
+        images = Images(scratch / "images")
+        first, second = images.web("ok"), images.web("ok2")
+    except pytest.skip.Exception as skipped:
+        return [("live cluster", "skipped", "-", "-", str(skipped))]
+    rows: list[Row] = []
+    ws = ClusterWorkspace(scratch / "ws", kubeconfig)
+    try:
+        ws.registry_of(first)
+        ws.live_app("dev")
+        ws.live_app("prod")
+        for step in (("promote", "dev", "--from", "registry"), ("promote", "prod", "--from", "dev")):
+            code, _, err = ws.dockyard(*step, "--yes")  # creates everything
+            assert code == 0, err[-2000:]
+        ws.registry_of(second)
+        start = time.perf_counter()
+        code, _, err = ws.dockyard("promote", "dev", "--from", "registry", "--yes")
+        from_registry = time.perf_counter() - start
+        assert code == 0, err[-2000:]
+        start = time.perf_counter()
+        code, _, err = ws.dockyard("promote", "prod", "--from", "dev", "--yes")
+        promote = time.perf_counter() - start
+        assert code == 0, err[-2000:]
+        before = subprocess.run(["docker", "image", "ls", "-q", "--no-trunc"], capture_output=True, text=True).stdout
+        start = time.perf_counter()
+        code, _, err = ws.dockyard("rollback", "prod", "--to", "1", "--yes")
+        rollback = time.perf_counter() - start
+        assert code == 0, err[-2000:]
+        after = subprocess.run(["docker", "image", "ls", "-q", "--no-trunc"], capture_output=True, text=True).stdout
+        builds = len(set(after.split()) - set(before.split()))
+        prod_ns = ws.namespace_of("prod")
+        # Room on a two-core node (every pod requests a quarter core): dev's pods go before kubectl's come.
+        ws.pulumi("destroy", "--yes", "--skip-preview", "-s", "dev")
+
+        # The same objects, applied by kubectl to a namespace of their own (same labels).
+        def run(*args: str, stdin: str | None = None) -> str:
+            return subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), *args], input=stdin, text=True,
+                                  capture_output=True, check=True, timeout=300).stdout
+        objects = yaml.safe_load(run("get", "serviceaccount/web", "deployment/web", "service/web",
+                                     "horizontalpodautoscaler/web", "networkpolicy/web", "ingress/web", "-n", prod_ns, "-o",
+                                     "yaml"))["items"]
+        namespace = yaml.safe_load(run("get", "namespace", prod_ns, "-o", "yaml"))
+        baseline_ns = f"{ws.namespace}-kubectl"
+        items = []
+        for obj in [namespace, *objects]:
+            meta = obj["metadata"]
+            obj["metadata"] = {"name": baseline_ns if obj["kind"] == "Namespace" else meta["name"],
+                               "labels": meta.get("labels", {}), "annotations": {
+                                   k: v for k, v in (meta.get("annotations") or {}).items()
+                                   if not k.startswith(("kubectl.", "pulumi.", "deployment.kubernetes.io"))}}
+            if obj["kind"] != "Namespace":
+                obj["metadata"]["namespace"] = baseline_ns
+            obj.pop("status", None)
+            if obj["kind"] == "Service":
+                obj["spec"] = {k: v for k, v in obj["spec"].items() if k not in ("clusterIP", "clusterIPs")}
+            items.append(obj)
+
+        def apply(image: str) -> float:
+            for obj in items:
+                if obj["kind"] == "Deployment":
+                    obj["spec"]["template"]["spec"]["containers"][0]["image"] = image
+            start = time.perf_counter()
+            run("apply", "-f", "-", stdin=yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
+            run("rollout", "status", "-n", baseline_ns, "deployment/web", "--timeout=300s")
+            return time.perf_counter() - start
+
+        try:
+            apply(first)  # creates everything, as dockyard's first promote did
+            plain_promote = apply(second)
+            plain_rollback = apply(first)
+        finally:
+            subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), "delete", "namespace", baseline_ns,
+                            "--wait=false"], capture_output=True)
+        rows += [
+            ("live cluster: promote prod --from dev to verified (web)", f"{promote:.1f} s",
+             f"{plain_promote:.1f} s (kubectl apply + rollout status)", f"{promote / plain_promote:.2f}x", "<= 1.5x"),
+            ("live cluster: promote dev --from registry (stack outputs read by the engine)", f"{from_registry:.1f} s",
+             f"{plain_promote:.1f} s (kubectl apply + rollout status)", f"{from_registry / plain_promote:.2f}x",
+             "-"),
+            ("live cluster: rollback to verified (web)", f"{rollback:.1f} s",
+             f"{plain_rollback:.1f} s (kubectl apply + rollout status)", f"{rollback / plain_rollback:.2f}x",
+             "<= 1.5x"),
+            ("live cluster: image builds during rollback", str(builds), "-", "-", "0"),
+        ]
+    finally:
+        ws.remove_all()
+    cluster = ROOT / "scripts" / "cluster"
+    if os.environ.get("KUBECONFIG") == str(Path(os.environ.get("DOCKYARD_CACHE", Path.home() / ".cache" / "dockyard"))
+                                           / "cluster" / "admin.kubeconfig"):
+        subprocess.run([str(cluster), "down"], capture_output=True, check=True, timeout=300)
+        start = time.perf_counter()
+        up = subprocess.run([str(cluster), "up"], capture_output=True, text=True, check=True, timeout=300)
+        cold = time.perf_counter() - start
+        rows.append(("live cluster: cold start, cached binaries -> Ready node", f"{cold:.1f} s", "-", "-",
+                     f"< 60 s ({up.stdout.strip()})"))
+    return rows
+
+
 def suite() -> list[Row]:
     rows: list[Row] = []
     for layer in ("tests/unit", "tests/services", "tests/release", "tests/registry", "tests/builds",
@@ -403,7 +516,8 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     rows: list[Row] = []
-    for section in (program_under_mocks, command_start, aws_calls, ecs_watch_calls, real_engine, local_builds):
+    for section in (program_under_mocks, command_start, aws_calls, ecs_watch_calls, real_engine, local_builds,
+                    live_cluster):
         print(f"bench: {section.__name__}...", file=sys.stderr)
         rows += section()
     if not args.skip_suite:

@@ -36,6 +36,11 @@ STUCK = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageNa
          "CreateContainerError", "RunContainerError"}
 
 
+# Between two reads of a rollout: short, since a pod turning ready is what the user waits for, and a
+# read is two small GETs.
+POLL_SECONDS = 0.25
+
+
 class KubeError(DockyardError):
     """The API server could not be reached, or refused a request."""
 
@@ -225,7 +230,7 @@ def verify_live(client: KubeClient, settings: AppSettings, namespace: str, wante
                 raise VerificationFailed(
                     f"{name} in {namespace}: {'rolled out' if state.rolled_out else 'not rolled out'} after "
                     f"{timeout:.0f}s ({state.progress or 'no pods'}); found {_found(state, want)}, wanted {want}")
-            sleep(1)
+            sleep(POLL_SECONDS)
         service = settings.services.get(name)
         if service is not None and service.port is not None:
             versions[name] = _answers(client, namespace, name, service.health_check_path, deadline, sleep)
@@ -252,7 +257,7 @@ def _answers(client: KubeClient, namespace: str, name: str, health_path: str, de
             if time.monotonic() >= deadline:
                 raise VerificationFailed(f"{name} in {namespace} does not answer {path} through the API server's "
                                          f"service proxy ({_reason(status, body)})")
-            sleep(1)
+            sleep(POLL_SECONDS)
     try:
         return str(json.loads(body).get("commit", "unknown"))
     except (ValueError, AttributeError):

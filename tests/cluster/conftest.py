@@ -118,10 +118,13 @@ class ClusterWorkspace(Workspace):
         self.kubeconfig = kubeconfig
         self.namespace = f"dkt-{uuid.uuid4().hex[:8]}"
 
+    def namespace_of(self, stack: str) -> str:
+        return self.namespace if stack == "dev" else f"{self.namespace}-{stack}"
+
     def live_app(self, stack: str = "dev", **overrides: Any) -> None:
         config = {"dockyard:role": "app", "dockyard:target": "kubernetes", "dockyard:imageSource": "file",
                   "dockyard:releaseDir": str(self.dir / "releases" / stack),
-                  "dockyard:kubernetes": {"namespace": self.namespace},
+                  "dockyard:kubernetes": {"namespace": self.namespace_of(stack)},
                   "dockyard:services": {"web": {"port": 8080, "desiredCount": 1}},
                   "dockyard:trust": "none"}  # unsigned on purpose; tests/signing covers the trust gate
         config.update(overrides)

@@ -27,7 +27,9 @@ def provider(settings: AppSettings, project_dir: Path) -> k8s.Provider:
     if kube.render_dir is not None:
         # No cluster: every object is written as YAML for Argo CD or Flux to apply.
         out = (project_dir / kube.render_dir).resolve()
-        return k8s.Provider("k8s", render_yaml_to_directory=str(out))
+        # An empty kubeconfig: the SDK would otherwise take $KUBECONFIG, which the provider refuses
+        # beside a render directory.
+        return k8s.Provider("k8s", render_yaml_to_directory=str(out), kubeconfig="")
     return k8s.Provider(
         "k8s",
         kubeconfig=pulumi.Output.secret(kube.kubeconfig) if kube.kubeconfig else None,

@@ -416,3 +416,12 @@ def test_branch_ingress_never_takes_a_route_of_the_base():
 
 def by_kind_in(objs: list[dict], kind: str) -> dict[str, dict]:
     return {o["metadata"]["name"]: o for o in objs if o["kind"] == kind}
+
+
+def test_rendering_ignores_a_kubeconfig_in_the_environment(monkeypatch):
+    # pulumi-kubernetes refuses a kubeconfig beside renderYamlToDirectory, and its SDK takes
+    # $KUBECONFIG as the default: a user with a cluster configured must still be able to render.
+    monkeypatch.setenv("KUBECONFIG", "/home/someone/.kube/config")
+    rendered = kube().one("pulumi:providers:kubernetes").inputs
+    assert rendered["renderYamlToDirectory"].endswith("/rendered/dev")
+    assert not rendered.get("kubeconfig")

@@ -276,14 +276,19 @@ def kubeconfig_text(settings: AppSettings, secret: Callable[[], str | None]) -> 
 
 
 def stack_secret(project_dir: Path, stack: str, key: str = "dockyard:kubernetes.kubeconfig") -> str | None:
-    """A secret config value of a stack, decrypted by the engine (the stack file holds only ciphertext)."""
-    from pulumi import automation as auto
+    """A secret config value of a stack, decrypted by the engine (the stack file holds only ciphertext).
+
+    One `pulumi config get`, not the Automation API's workspace (which runs the CLI three times): it
+    stands between the deploy and the first look at the rollout.
+    """
+    import subprocess
 
     try:
-        workspace = auto.LocalWorkspace(work_dir=str(project_dir))
-        return auto.Stack.select(stack, workspace).get_config(key, path=True).value
-    except auto.CommandError:
+        got = subprocess.run(["pulumi", "config", "get", "--path", key, "--stack", stack, "--cwd", str(project_dir),
+                              "--non-interactive"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
         return None
+    return got.stdout.rstrip("\n") if got.returncode == 0 else None
 
 
 def verify_stack(settings: AppSettings, outputs: Mapping[str, Any], wanted: Mapping[str, str], *,

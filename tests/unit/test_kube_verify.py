@@ -128,3 +128,14 @@ current-context: one
     path = tmp_path / "config"
     path.write_text(text)
     assert kube_verify.KubeConfig.parse(str(path)).server == "https://127.0.0.1:6443"
+
+
+def test_the_demo_renders_without_a_cluster_and_says_why(tmp_path):
+    from infra.release.demo import app_config, live_cluster
+
+    assert live_cluster({})[0] is None and "KUBECONFIG is not set" in live_cluster({})[1]
+    missing = live_cluster({"KUBECONFIG": str(tmp_path / "none")})
+    assert missing[0] is None and "does not exist" in missing[1]
+    assert "renderDir" in app_config(tmp_path, "dev")["dockyard:kubernetes"]
+    live = app_config(tmp_path, "prod", live=True)["dockyard:kubernetes"]
+    assert "renderDir" not in live and live["namespace"] == "shop-prod"

@@ -6,6 +6,7 @@ through the Automation API (the `pulumi` CLI on PATH), tests use a fake.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -134,8 +135,23 @@ class AutomationDeployer:
             return auto.Stack.create_or_select(name, workspace)
         return auto.Stack.select(name, workspace)
 
+    def _renders(self, stack: str) -> bool:
+        """The stack renders Kubernetes manifests to a directory instead of deploying them."""
+        from infra.config import AppSettings
+        from infra.release.project import Project
+
+        try:
+            settings = Project(self.project_dir).environment(stack).settings
+        except DockyardError:
+            return False
+        return isinstance(settings, AppSettings) and settings.target == "kubernetes" and \
+            bool(settings.kubernetes and settings.kubernetes.render_dir)
+
     @contextmanager
     def _engine(self, stack: str) -> Iterator[None]:
+        # A rendering stack must not see the user's cluster: with $KUBECONFIG the Kubernetes provider
+        # connects to it, and then even a preview writes the manifests into the render directory.
+        hidden = os.environ.pop("KUBECONFIG", None) if stack != "*" and self._renders(stack) else None
         try:
             yield
         except Exception as err:  # noqa: BLE001 - translated into the project's typed errors
@@ -143,6 +159,9 @@ class AutomationDeployer:
             if self.engine_log is not None and failure.hint is None and not isinstance(err, DockyardError):
                 failure.hint = f"the engine's full log is in {self.engine_log}"
             raise failure from None
+        finally:
+            if hidden is not None:
+                os.environ["KUBECONFIG"] = hidden
 
     def _names(self) -> list[str]:
         try:

@@ -29,7 +29,7 @@ from infra.config import ENCRYPTED, AppSettings
 from infra.errors import DockyardError
 from infra.manifest import Release, Rollback
 from infra.release.store import DEPLOYED, KNOWN_GOOD, Hold, ReleaseStore
-from infra.release.verify import VerificationFailed, http_get
+from infra.release.verify import VerificationFailed, http_get, wait_healthy
 
 AGENT_HINT = "start one with ./scripts/nomad up, or set dockyard:nomad.address (and NOMAD_TOKEN) to yours"
 _REVERTED_TO = re.compile(r"rolling back to job version (\d+)")
@@ -235,15 +235,8 @@ def _check_http(service: str, alloc: Mapping[str, Any], health_path: str, timeou
     if port is None:
         raise VerificationFailed(f"Nomad allocation {alloc['ID'][:8]} of {service} has no http port")
     base = f"http://{port.get('HostIP') or '127.0.0.1'}:{port['Value']}"
-    deadline = time.monotonic() + timeout
-    while True:
-        status, body = get(base + health_path)
-        if 200 <= status < 400:
-            break
-        if time.monotonic() >= deadline:
-            raise VerificationFailed(f"{service} (allocation {alloc['ID'][:8]}) did not answer {base}{health_path} "
-                                     f"within {timeout:.0f}s (last status {status or body.decode()[:80]})")
-        sleep(1.0)
+    wait_healthy(f"{service} (allocation {alloc['ID'][:8]})", base + health_path, timeout=timeout, get=get,
+                 sleep=sleep, interval=1.0)
     status, body = get(base + "/version")
     if status != 200:
         raise VerificationFailed(f"{service} (allocation {alloc['ID'][:8]}) answered {status} on {base}/version")

@@ -85,6 +85,20 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
         return 0, str(err).encode()
 
 
+def wait_healthy(what: str, url: str, *, timeout: float, get: Callable[[str], tuple[int, bytes]],
+                 sleep: Callable[[float], None], interval: float) -> int:
+    """GET `url` until it answers 2xx/3xx; its status, or a failed verification naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = get(url)
+        if 200 <= status < 400:
+            return status
+        if time.monotonic() >= deadline:
+            raise VerificationFailed(f"{what} did not answer {url} within {timeout:.0f}s "
+                                     f"(last status {status or body.decode()[:80]})")
+        sleep(interval)
+
+
 def check_health(settings: AppSettings, outputs: Mapping[str, Any], *, timeout: float,
                  get: Callable[[str], tuple[int, bytes]] = http_get, sleep: Callable[[float], None] = time.sleep,
                  log: Callable[[str], None] = lambda _: None) -> dict[str, str]:
@@ -98,15 +112,8 @@ def check_health(settings: AppSettings, outputs: Mapping[str, Any], *, timeout: 
         if not service.routed or not isinstance(url, str) or not url.startswith("http") or service.path:
             continue
         base = url.rstrip("/")
-        deadline = time.monotonic() + timeout
-        while True:
-            status, body = get(base + service.health_check_path)
-            if 200 <= status < 400:
-                break
-            if time.monotonic() >= deadline:
-                raise VerificationFailed(f"{name} did not answer {base}{service.health_check_path} "
-                                         f"within {timeout:.0f}s (last status {status or body.decode()[:80]})")
-            sleep(2)
+        status = wait_healthy(name, base + service.health_check_path, timeout=timeout, get=get, sleep=sleep,
+                              interval=2)
         log(f"{name}: {base}{service.health_check_path} answered {status}")
         status, body = get(base + "/version")
         if status == 200:

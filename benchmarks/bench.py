@@ -373,6 +373,7 @@ def local_builds() -> list[Row]:
         build()  # the first build of these inputs (or none, when an earlier run pushed them)
         start = time.perf_counter()
         again, calls = build()
+        minimum = 2 * (3 if os.environ.get("DOCKYARD_SIGNING_KEY") else 1)
         unchanged = time.perf_counter() - start
         built = sum(b.built for b in again.builds)
         pushed = sum(b.pushed for b in again.builds)
@@ -388,8 +389,9 @@ def local_builds() -> list[Row]:
         baseline = best_of(plain, repeat=3)
     return [
         ("local build, nothing changed: builds / pushes", f"{built} / {pushed}", "-", "-", "0 / 0"),
-        ("local build, nothing changed: registry requests", str(calls), "2 (one per service)",
-         f"+{calls - 2}", "+0"),
+        # One request per service for its build tag; with signing on, two more (its .sig and .att tags).
+        ("local build, nothing changed: registry requests", str(calls),
+         f"{minimum} ({minimum // 2} per service)", f"+{calls - minimum}", "+0"),
         ("local build, nothing changed: time (2 services)", f"{unchanged:.2f} s",
          f"{baseline:.2f} s (docker build of web, cached)", f"{unchanged / baseline:.2f}x", "< 1x"),
     ]

@@ -12,28 +12,21 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.release import local
 from infra.release.demo import SERVICES, app_config
+from tests.support.engine_project import EngineProject
 from tests.support.oci_registry import LocalRegistry, start_registry
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DOCKYARD = [sys.executable, "-m", "infra.release.cli"]
 
 
-class Workspace:
+class Workspace(EngineProject):
     """A project of its own (the real program via `main:`), its stacks and the engine's environment."""
 
-    def __init__(self, directory: Path) -> None:
-        self.dir = directory
-        self.env = {**os.environ, **local.local_engine_env(directory / "state", PROJECT_DIR),
-                    "PYTHONPATH": str(PROJECT_DIR), "DOCKYARD_USER": "e2e"}
-        local.require_engine(self.env)
-        (directory / "Pulumi.yaml").write_text(yaml.safe_dump({
-            "name": "dockyard", "runtime": {"name": "python", "options": {"virtualenv": str(PROJECT_DIR / ".venv")}},
-            "main": os.path.relpath(PROJECT_DIR, directory)}))
+    timeout = 600.0
 
-    def write_stack(self, stack: str, config: dict[str, Any]) -> None:
-        (self.dir / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory, user="e2e")
 
     def app(self, stack: str, **overrides: Any) -> dict[str, Any]:
         config = app_config(self.dir, stack)
@@ -49,14 +42,6 @@ class Workspace:
                   "dockyard:prebuilt": {s: image(s, build) for s in SERVICES}}
         config.update(overrides)
         self.write_stack("registry", config)
-
-    def dockyard(self, *args: str, timeout: float = 600) -> tuple[int, Any, str]:
-        proc = subprocess.run([*DOCKYARD, *args, "--project-dir", str(self.dir)], capture_output=True, text=True,
-                              env=self.env, cwd=self.dir, timeout=timeout)
-        out: Any = proc.stdout
-        if "--json" in args and proc.stdout.strip():
-            out = json.loads(proc.stdout)
-        return proc.returncode, out, proc.stderr
 
     def popen(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen([*DOCKYARD, *args, "--project-dir", str(self.dir)], stdout=subprocess.PIPE,

@@ -7,7 +7,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -15,12 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from infra.release import local
+from tests.support.engine_project import EngineProject
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCKYARD = [sys.executable, "-m", "infra.release.cli"]
 HOW = "./scripts/nomad up starts one"
 
 
@@ -121,38 +118,20 @@ def images(agent: Agent) -> Images:
     return Images(commits=commits, missing=missing, **refs)
 
 
-class Project:
+class Project(EngineProject):
     """A project of its own (the real program via `main:`), on a file backend, run with the real engine."""
 
     def __init__(self, directory: Path, agent: Agent) -> None:
-        self.dir = directory
-        self.env = {**os.environ, **local.local_engine_env(directory / "state", ROOT),
-                    "PYTHONPATH": str(ROOT), "DOCKYARD_USER": "nomad-test", "NOMAD_ADDR": agent.address}
-        if agent.token:
-            self.env["NOMAD_TOKEN"] = agent.token
+        extra = {"NOMAD_ADDR": agent.address, **({"NOMAD_TOKEN": agent.token} if agent.token else {})}
         try:
-            local.require_engine(self.env)
+            super().__init__(directory, user="nomad-test", env=extra)
         except Exception as err:  # noqa: BLE001 - the engine's own one line
             pytest.skip(f"no Pulumi engine: {err}; ./scripts/setup builds it")
-        (directory / "Pulumi.yaml").write_text(yaml.safe_dump({
-            "name": "dockyard", "runtime": {"name": "python", "options": {"virtualenv": str(ROOT / ".venv")}},
-            "main": os.path.relpath(ROOT, directory)}))
-
-    def write_stack(self, stack: str, config: dict[str, Any]) -> None:
-        (self.dir / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
 
     def registry(self, web: str, worker: str) -> None:
         self.write_stack("registry", {
             "dockyard:role": "registry", "dockyard:registry": "external", "dockyard:publish": False,
             "dockyard:services": {"web": {}, "worker": {}}, "dockyard:prebuilt": {"web": web, "worker": worker}})
-
-    def dockyard(self, *args: str, timeout: float = 900) -> tuple[int, Any, str]:
-        proc = subprocess.run([*DOCKYARD, *args, "--project-dir", str(self.dir)], capture_output=True, text=True,
-                              env=self.env, cwd=self.dir, timeout=timeout)
-        out: Any = proc.stdout
-        if "--json" in args and proc.stdout.strip():
-            out = json.loads(proc.stdout)
-        return proc.returncode, out, proc.stderr
 
     def remove_all(self) -> None:
         listed = subprocess.run(["pulumi", "stack", "ls", "--json", "--cwd", str(self.dir), "--non-interactive"],

@@ -118,7 +118,7 @@ def program_under_mocks() -> list[Row]:
 def real_engine() -> list[Row]:
     import yaml
 
-    from infra.release import local
+    from infra.release.commands import build_local as local
 
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,7 +190,7 @@ def command_start() -> list[Row]:
     rows: list[Row] = [("python -c 'import boto3' (baseline)", f"{boto3_import * 1000:.0f} ms", "-", "-", "-"),
                        ("dockyard --help", f"{help_time * 1000:.0f} ms", "import boto3",
                         f"{help_time / boto3_import:.2f}", "<= 1.5")]
-    heavy = subprocess.run([python, "-c", "import sys, infra.release.cli, infra.release.inspect; "
+    heavy = subprocess.run([python, "-c", "import sys, infra.release.cli, infra.release.commands.inspect; "
                             "print(sorted(m for m in sys.modules if m.startswith(('pulumi_aws', 'pulumi_kubernetes', "
                             "'pulumi_docker'))))"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     rows.append(("provider SDKs imported by the command", heavy or "[]", "-", "-", "none"))
@@ -248,7 +248,9 @@ def seed_release(env: dict[str, str], project: Path) -> None:
 def aws_calls() -> list[Row]:
     import boto3
 
-    from infra.release import inspect, promotion
+    from infra.release.commands import inspect
+
+    from infra.release.commands import promotion
     from infra.release.context import Context
     from infra.release.project import Project
 
@@ -295,7 +297,7 @@ def ecs_watch_calls() -> list[Row]:
     import boto3
     from botocore.stub import Stubber
 
-    from infra.release import ecs_deploy
+    from infra.targets.ecs import rollout as ecs_deploy
 
     cluster = "arn:aws:ecs:us-east-1:123456789012:cluster/bench"
     digest = "sha256:" + "a" * 64
@@ -345,7 +347,7 @@ def local_builds() -> list[Row]:
     import shutil
 
     from infra.release.context import Context
-    from infra.release.local_build import build_local
+    from infra.release.registries.local_build import build_local
     from infra.release.project import Project
     from tests.release.conftest import FakeEngine
 
@@ -549,7 +551,7 @@ def main() -> None:
     table = render(rows)
     print(table)
     engine = subprocess.run(["pulumi", "version"], capture_output=True, text=True,
-                            env={**os.environ, **__import__("infra.release.local", fromlist=["x"]).local_engine_env(
+                            env={**os.environ, **__import__("infra.release.commands.build_local", fromlist=["x"]).local_engine_env(
                                 Path(tempfile.gettempdir()) / "dockyard-bench-state", ROOT)}).stdout.strip()
     header = [
         "# dockyard benchmarks", "",

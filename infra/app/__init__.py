@@ -27,14 +27,14 @@ def run(settings: AppSettings, project_dir: Path) -> None:
     pulumi.export("images", release.images)
     pulumi.export("release", {"source": release.source, "version": release.version})
     if settings.target == "ecs":
-        from infra.app import ecs
+        from infra.targets.ecs import program as ecs
 
         ecs.deploy(settings, release)
     elif settings.target == "nomad":
-        from infra.app import nomad
+        from infra.targets.nomad import program as nomad
 
         nomad.deploy(settings, release, project_dir)
     else:
-        from infra.app import kubernetes
+        from infra.targets.kubernetes import program as kubernetes
 
         kubernetes.deploy(settings, release, project_dir)

@@ -13,9 +13,9 @@ from typing import Any
 from infra.errors import BadInput, DockyardError
 from infra.manifest import Release
 from infra.release.engine import Deployer
-from infra.release.oci import RegistryClients
+from infra.release.registries.oci import RegistryClients
 from infra.release.project import REGISTRY, Environment, Project
-from infra.release.store import ReleaseStore
+from infra.release.stores.base import ReleaseStore
 
 
 class AwsClients:

@@ -14,8 +14,8 @@ import yaml
 
 from infra.images import ImageRef
 from infra.release.context import Context
-from infra.release.local_build import build_local
-from infra.release.oci import OciClient
+from infra.release.registries.local_build import build_local
+from infra.release.registries.oci import OciClient
 from infra.release.project import Project
 from tests.release.conftest import FakeEngine
 from tests.support.container_engine import require_engine
@@ -108,7 +108,7 @@ def test_against_an_environment_lists_the_services_whose_digest_differs(project,
         "dockyard:services": {"web": {"port": 8080}, "worker": {}},
         "dockyard:kubernetes": {"renderDir": "rendered"}}}))
     from infra.manifest import Release
-    from infra.release.file_store import FileStore
+    from infra.release.stores.file import FileStore
     FileStore(release_dir, where="dev").append(Release.from_dict({"schema": 1, "images": first["images"]}),
                                                expected=None)
     app = project / "images" / "web" / "app.py"

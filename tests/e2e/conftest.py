@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.release.demo import SERVICES, app_config
+from infra.release.commands.demo import SERVICES, app_config
 from tests.support.engine_project import EngineProject
 from tests.support.oci_registry import LocalRegistry, start_registry
 

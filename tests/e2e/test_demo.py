@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from infra.images import ImageRef
-from infra.release.oci import OciClient
+from infra.release.registries.oci import OciClient
 from tests.e2e.conftest import PROJECT_DIR, rendered_deployments
 from tests.support.container_engine import require_engine
 

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from infra import config
-from infra.app import nomad_job
+from infra.targets.nomad import job as nomad_job
 from infra.images import ImageRef
 from infra.manifest import Release
-from infra.release.file_store import FileStore
+from infra.release.stores.file import FileStore
 from tests.nomad.conftest import Agent, Images, Project
 
 pytestmark = pytest.mark.nomad

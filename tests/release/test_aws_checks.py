@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from infra.config import load
-from infra.release import verify
+from infra.targets import checks as verify
 from tests.release.conftest import REGION, images
 
 ACCOUNT = "123456789012"

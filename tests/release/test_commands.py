@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from infra.release.store import DEPLOYED, KNOWN_GOOD
+from infra.release.stores.base import DEPLOYED, KNOWN_GOOD
 from tests.release.conftest import images, publish_registry
 
 

@@ -10,9 +10,9 @@ import pytest
 
 from infra.errors import Conflict, DockyardError
 from infra.manifest import Release
-from infra.release.file_store import FileStore
-from infra.release.ssm_store import SsmStore
-from infra.release.store import DEPLOYED, KNOWN_GOOD, Hold
+from infra.release.stores.file import FileStore
+from infra.release.stores.ssm import SsmStore
+from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold
 from tests.release.conftest import REGION, images
 
 

@@ -14,7 +14,7 @@ import yaml
 
 from infra.images import ImageRef
 from infra.manifest import Verification
-from infra.release.trust import Untrusted
+from infra.release.trust.gate import Untrusted
 from tests.release.conftest import images, publish_registry
 
 KEY = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"

@@ -16,12 +16,12 @@ import yaml
 
 from infra.errors import BadInput
 from infra.images import ImageRef
-from infra.release import promotion
+from infra.release.commands import promotion
 from infra.release.context import Context
-from infra.release.oci import OciClient
+from infra.release.registries.oci import OciClient
 from infra.release.project import Project
-from infra.release.signing import Signer, predicate
-from infra.release.trust import find_cosign
+from infra.release.trust.signing import Signer, predicate
+from infra.release.trust.gate import find_cosign
 from infra.errors import DockyardError
 from tests.release.conftest import FakeEngine
 from tests.support.oci_registry import start_registry

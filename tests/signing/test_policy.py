@@ -9,7 +9,7 @@ import pytest
 from infra import config
 from infra.errors import ConfigError, ManifestError
 from infra.manifest import Release, Verification
-from infra.trust_policy import GITHUB_ISSUER
+from infra.config.trust import GITHUB_ISSUER
 
 DIGEST = "sha256:" + "a" * 64
 PEM = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from infra.release import local
+from infra.release.commands import build_local as local
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKYARD = [sys.executable, "-m", "infra.release.cli"]

@@ -10,8 +10,8 @@ import kubernetes_validate
 import pulumi
 import pytest
 
-from infra.app import k8s_manifests as manifests
-from infra.app.pod_security import restricted_violations
+from infra.targets.kubernetes import manifests
+from infra.targets.kubernetes.pod_security import restricted_violations
 from infra.config import ServiceSettings
 from tests.support.pulumi_harness import DockyardMocks
 from tests.unit.app_fixtures import IMAGES, REGISTRY, SERVICES, app, manifest

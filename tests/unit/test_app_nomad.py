@@ -7,7 +7,7 @@ import json
 import pytest
 
 from infra import config
-from infra.app import nomad_job
+from infra.targets.nomad import job as nomad_job
 from infra.errors import ConfigError
 from tests.unit.app_fixtures import IMAGES, SERVICES, app
 

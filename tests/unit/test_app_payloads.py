@@ -10,7 +10,7 @@ import pytest
 from botocore.validate import ParamValidator
 from moto import mock_aws
 
-from infra.app.policies import ACCOUNT_WIDE_ACTIONS, secret_resource_arn
+from infra.targets.ecs.policies import ACCOUNT_WIDE_ACTIONS, secret_resource_arn
 from infra.program import main
 from tests.support.pulumi_harness import DockyardMocks, run_program
 from tests.unit.app_fixtures import REGISTRY, SERVICES, app, task_containers

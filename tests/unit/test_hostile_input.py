@@ -96,7 +96,7 @@ def test_service_settings_only_raise_config_errors(services):
 @settings(max_examples=60, deadline=None)
 @given(st.text(min_size=1, max_size=80).filter(lambda t: "\x00" not in t))
 def test_cli_turns_bad_image_overrides_into_exit_2_with_one_line(text):
-    from infra.release.branches import parse_overrides
+    from infra.release.commands.branches import parse_overrides
 
     CASES["CLI --image values"] += 1
     try:

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from infra import config
-from infra.app import nomad_job
+from infra.targets.nomad import job as nomad_job
 from infra.images import ImageRef
 from infra.manifest import Release
-from infra.release import nomad_deploy
-from infra.release.file_store import FileStore
-from infra.release.verify import VerificationFailed
+from infra.targets.nomad import deploy as nomad_deploy
+from infra.release.stores.file import FileStore
+from infra.targets.checks import VerificationFailed
 from tests.unit.app_fixtures import IMAGES, SERVICES
 
 OLD = IMAGES

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import pytest
 
 from infra.program import main
-from infra.release.branches import branch_config
+from infra.release.commands.branches import branch_config
 from infra.release.context import Context
-from infra.release.demo import app_config
+from infra.release.commands.demo import app_config
 from infra.release.project import Project, project_config, read_stack_config
 from policy import rules
 from policy.rules import RuleContext, evaluate

@@ -14,14 +14,14 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
-from infra import deployment as deployment_settings
+from infra.targets.ecs import deployment as deployment_settings
 from infra import naming
-from infra.deployment import DeploymentSettings
+from infra.targets.ecs.deployment import DeploymentSettings
 from infra.errors import BadInput, ConfigError, ImageRefError
 from infra.images import ImageRef, is_digest
-from infra.nomad_config import NomadSettings
-from infra.nomad_config import parse as parse_nomad
-from infra.trust_policy import TrustPolicy, parse_trust
+from infra.targets.nomad.config import NomadSettings
+from infra.targets.nomad.config import parse as parse_nomad
+from infra.config.trust import TrustPolicy, parse_trust
 
 NAMESPACE = "dockyard"
 # The `dockyard` command reads stack files without decrypting them: a secret value

@@ -6,7 +6,7 @@ with a short-lived Fulcio certificate for the workflow's OIDC identity, logged i
 Signatures and attestations live in the registry beside the image (`sha256-<hex>.sig` / `.att`),
 where any cosign-compatible verifier finds them.
 
-`python -m infra.release.signing IMAGE...` signs images built elsewhere (CI after the registry's `up`).
+`python -m infra.release.trust.signing IMAGE...` signs images built elsewhere (CI after the registry's `up`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any
 
 from infra.errors import DockyardError
 from infra.images import ImageRef
-from infra.release.oci import RegistryClients, api_repository
-from infra.release.trust import PREDICATE_TYPE, REVISION_LABEL, Cosign, image_arg, registry_flags
+from infra.release.registries.oci import RegistryClients, api_repository
+from infra.release.trust.gate import PREDICATE_TYPE, REVISION_LABEL, Cosign, image_arg, registry_flags
 
 SIGNING_KEY_ENV = "DOCKYARD_SIGNING_KEY"
 GITHUB_OIDC_ENV = "ACTIONS_ID_TOKEN_REQUEST_URL"
@@ -120,7 +120,7 @@ class Signer:
 def main(argv: list[str]) -> int:
     """Sign and attest images built elsewhere: each IMAGE pinned by digest, its commit from its revision label."""
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m infra.release.signing IMAGE@sha256:<digest>...", file=sys.stderr)
+        print("usage: python -m infra.release.trust.signing IMAGE@sha256:<digest>...", file=sys.stderr)
         return 2 if not argv else 0
     mode = signing_mode()
     if mode is None:

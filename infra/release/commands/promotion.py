@@ -15,9 +15,13 @@ from infra.manifest import Release, Rollback
 from infra.release.context import Context, read_source, require_confirmation
 from infra.release.engine import UpResult
 from infra.release.project import Environment, pin_hint
-from infra.release.store import DEPLOYED, KNOWN_GOOD, Appended, Hold, ReleaseStore
-from infra.release import ecs_deploy, kube_verify, registries, trust, verify
-from infra.release.registries import RELEASE_TAG
+from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Appended, Hold, ReleaseStore
+from infra.targets.ecs import rollout as ecs_deploy
+from infra.targets.kubernetes import verify as kube_verify
+from infra.release.registries import checks as registries
+from infra.release.trust import gate as trust
+from infra.targets import checks as verify
+from infra.release.registries.checks import RELEASE_TAG
 
 
 
@@ -146,7 +150,7 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
     if settings.target == "nomad":
         # The rendered job submitted as `nomad job run` would (with an address), its deployment followed,
         # each allocation's digest and health checked; a Nomad auto-revert is recorded and held there.
-        from infra.release import nomad_deploy
+        from infra.targets.nomad import deploy as nomad_deploy
 
         nomad_deploy.deploy_and_verify(ctx, env, store, version, result.outputs, wanted)
     elif settings.target == "kubernetes" and result.outputs.get("renderDir"):

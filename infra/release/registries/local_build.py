@@ -27,10 +27,10 @@ from infra.config import RegistrySettings
 from infra.errors import BadInput, DockyardError
 from infra.images import ImageRef, ecr_repository_arn
 from infra.release.context import Context, read_source
-from infra.release.oci import api_repository
+from infra.release.registries.oci import api_repository
 from infra.release.progress import run_logged
 from infra.release.project import REGISTRY
-from infra.release.signing import SIGNING_KEY_ENV, Signer, predicate, signing_mode, source_repository
+from infra.release.trust.signing import SIGNING_KEY_ENV, Signer, predicate, signing_mode, source_repository
 
 # The base image the Dockerfiles build on (their PYTHON_IMAGE argument), when the public one is out of reach.
 BASE_IMAGE_ENV = "DOCKYARD_PYTHON_IMAGE"

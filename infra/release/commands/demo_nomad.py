@@ -16,14 +16,15 @@ from typing import Any
 
 import yaml
 
-from infra.app import nomad_job
+from infra.targets.nomad import job as nomad_job
 from infra.errors import DockyardError
 from infra.images import ImageRef
 from infra.manifest import Release
-from infra.release import inspect, promotion
+from infra.release.commands import inspect
+from infra.release.commands import promotion
 from infra.release.context import Context
 from infra.release.engine import AutomationDeployer
-from infra.release.nomad_deploy import NomadApi, NomadReverted
+from infra.targets.nomad.deploy import NomadApi, NomadReverted
 from infra.release.project import Project
 
 ENV = "nomad"

@@ -15,11 +15,12 @@ from infra.config import AppSettings
 from infra.errors import BadInput
 from infra.images import ImageRef
 from infra.manifest import Release, Rollback
-from infra.release import ecs_deploy, verify
+from infra.targets.ecs import rollout as ecs_deploy
+from infra.targets import checks as verify
 from infra.release.context import Context, require_confirmation
 from infra.release.project import pin_hint
-from infra.release.store import DEPLOYED, KNOWN_GOOD, Hold
-from infra.release.verify import VerificationFailed
+from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold
+from infra.targets.checks import VerificationFailed
 
 STARTED = frozenset({"PENDING", "IN_PROGRESS"})
 

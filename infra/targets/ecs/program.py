@@ -10,12 +10,12 @@ import pulumi_aws as aws
 from pulumi.runtime.sync_await import _sync_await
 
 from infra import naming
-from infra.app.database import MASTER_USERNAME, POSTGRES_PORT, Database, DatabaseArgs
-from infra.app.ecs_service import DatabaseAccess, EcsService, EcsServiceArgs, Route
+from infra.targets.ecs.database import MASTER_USERNAME, POSTGRES_PORT, Database, DatabaseArgs
+from infra.targets.ecs.service import DatabaseAccess, EcsService, EcsServiceArgs, Route
 from infra.app.image_source import ResolvedRelease
-from infra.app.load_balancer import BranchListener, BranchListenerArgs, LoadBalancer, LoadBalancerArgs
-from infra.app.network import Network, NetworkArgs
-from infra.app.task_definition import DatabaseConnection
+from infra.targets.ecs.load_balancer import BranchListener, BranchListenerArgs, LoadBalancer, LoadBalancerArgs
+from infra.targets.ecs.network import Network, NetworkArgs
+from infra.targets.ecs.task_definition import DatabaseConnection
 from infra.config import AppSettings, DatabaseSettings, SharedDatabase, rule_priority
 from infra.errors import ConfigError
 

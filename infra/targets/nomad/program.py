@@ -9,7 +9,7 @@ from typing import Any
 
 import pulumi
 
-from infra.app import nomad_job
+from infra.targets.nomad import job as nomad_job
 from infra.app.image_source import ResolvedRelease
 from infra.config import AppSettings
 

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from infra.errors import Conflict, DockyardError, ManifestError
 from infra.manifest import Release
-from infra.release.store import Appended, Hold, StoredRelease
+from infra.release.stores.base import Appended, Hold, StoredRelease
 
 HISTORY_PAGE = 50  # the most get_parameter_history returns per call
 TIER = "Intelligent-Tiering"  # standard up to 4 KB, advanced only when a manifest outgrows it

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.errors import BadInput, DockyardError
-from infra.release import trust
+from infra.release.trust import gate as trust
 from infra.release.context import Context
 from infra.release.project import Environment, pin_hint
-from infra.release.store import DEPLOYED, KNOWN_GOOD, StoredRelease
+from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, StoredRelease
 
 
 @dataclass
@@ -128,7 +128,7 @@ def _nomad_running(env: Environment) -> dict[str, Any]:
     """A Nomad environment's wanted vs running allocations (or why Nomad could not say)."""
     if getattr(env.settings, "target", None) != "nomad":
         return {}
-    from infra.release import nomad_deploy
+    from infra.targets.nomad import deploy as nomad_deploy
 
     running, error = nomad_deploy.status(env.settings)
     return {"running": running, **({"error": error} if error else {})}

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.app import nomad_job
+from infra.targets.nomad import job as nomad_job
 from infra.config import ENCRYPTED, AppSettings
 from infra.errors import DockyardError
 from infra.manifest import Release, Rollback
-from infra.release.store import DEPLOYED, KNOWN_GOOD, Hold, ReleaseStore
-from infra.release.verify import VerificationFailed, http_get, wait_healthy
+from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold, ReleaseStore
+from infra.targets.checks import VerificationFailed, http_get, wait_healthy
 
 AGENT_HINT = "start one with ./scripts/nomad up, or set dockyard:nomad.address (and NOMAD_TOKEN) to yours"
 _REVERTED_TO = re.compile(r"rolling back to job version (\d+)")

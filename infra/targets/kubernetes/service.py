@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.app import k8s_manifests as manifests
+from infra.targets.kubernetes import manifests
 from infra.config import ServiceSettings
 
 SKIP_AWAIT = "pulumi.com/skipAwait"

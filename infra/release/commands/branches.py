@@ -15,11 +15,12 @@ from infra.config import AppSettings
 from infra.errors import BadInput, Conflict, DockyardError, ImageRefError
 from infra.images import ImageRef
 from infra.manifest import Release
-from infra.release.branch_images import ImageRemoval, remove_branch_images
+from infra.release.registries.branch_images import ImageRemoval, remove_branch_images
 from infra.release.context import Context, read_source
 from infra.release.project import Environment, raw_stack_config, split_secrets
-from infra.release import registries, trust
-from infra.release.promotion import deploy_release
+from infra.release.registries import checks as registries
+from infra.release.trust import gate as trust
+from infra.release.commands.promotion import deploy_release
 
 PREVIEW_MARKER = "<!-- dockyard-preview:{stack} -->"
 _DURATION = re.compile(r"^(\d+)([mhd])$")

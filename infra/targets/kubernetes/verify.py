@@ -29,7 +29,7 @@ import yaml
 
 from infra.config import AppSettings
 from infra.errors import BadInput, DockyardError
-from infra.release.verify import VerificationFailed
+from infra.targets.checks import VerificationFailed
 
 # Pod states that will not pass by waiting a little longer: fail now, with the reason.
 STUCK = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError",
@@ -303,9 +303,9 @@ def verify_stack(settings: AppSettings, outputs: Mapping[str, Any], wanted: Mapp
 
 
 def main(argv: list[str]) -> int:
-    """`python -m infra.release.kube_verify ping KUBECONFIG`: one line naming the server, exit 0 if it answers."""
+    """`python -m infra.targets.kubernetes.verify ping KUBECONFIG`: one line naming the server, exit 0 if it answers."""
     if len(argv) != 2 or argv[0] != "ping":
-        print("usage: python -m infra.release.kube_verify ping KUBECONFIG", file=sys.stderr)
+        print("usage: python -m infra.targets.kubernetes.verify ping KUBECONFIG", file=sys.stderr)
         return 2
     try:
         config = KubeConfig.parse(argv[1])

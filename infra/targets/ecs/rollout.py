@@ -14,9 +14,9 @@ from typing import Any
 
 from infra.errors import DockyardError
 from infra.images import ImageRef
-from infra.release import verify
+from infra.targets import checks as verify
 from infra.release.context import Context
-from infra.release.verify import VerificationFailed
+from infra.targets.checks import VerificationFailed
 
 # Service deployment statuses ECS is still working on.
 IN_FLIGHT = frozenset({"PENDING", "IN_PROGRESS", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"})

@@ -26,9 +26,9 @@ from infra.errors import BadInput, DockyardError
 from infra.images import ImageRef
 from infra.manifest import Release, Verification
 from infra.release.context import Context
-from infra.release.oci import RegistryClients, api_host, api_repository, plain_http
+from infra.release.registries.oci import RegistryClients, api_host, api_repository, plain_http
 from infra.release.project import Environment
-from infra.trust_policy import TrustPolicy
+from infra.config.trust import TrustPolicy
 
 PREDICATE_TYPE = "https://dockyard.dev/build/v1"
 REVISION_LABEL = "org.opencontainers.image.revision"

@@ -8,11 +8,11 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import naming
-from infra.app import policies
-from infra.app.task_definition import (SCRATCH_VOLUME, DatabaseConnection, container_definitions_json,
+from infra.targets.ecs import policies
+from infra.targets.ecs.task_definition import (SCRATCH_VOLUME, DatabaseConnection, container_definitions_json,
                                        database_user, uses_master)
 from infra.config import ServiceSettings
-from infra.deployment import ECS_STRATEGY, DeploymentSettings
+from infra.targets.ecs.deployment import ECS_STRATEGY, DeploymentSettings
 from infra.images import ImageRef, cpu_architecture, ecr_repository_arn
 
 CPU_TARGET_PERCENT = 60

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from infra.errors import Conflict, DockyardError, ManifestError
 from infra.manifest import Release
-from infra.release.store import Appended, Hold, StoredRelease
+from infra.release.stores.base import Appended, Hold, StoredRelease
 from infra.release_layout import INDEX_FILE, VERSIONS_DIR, parse_version_filename, version_filename
 
 

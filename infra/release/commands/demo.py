@@ -24,10 +24,14 @@ from typing import Any
 import yaml
 
 from infra.errors import BadInput, DockyardError
-from infra.release import branches, inspect, kube_verify, local, promotion
+from infra.release.commands import branches
+from infra.release.commands import inspect
+from infra.targets.kubernetes import verify as kube_verify
+from infra.release.commands import build_local as local
+from infra.release.commands import promotion
 from infra.release.context import Context
 from infra.release.engine import AutomationDeployer
-from infra.release.local_build import Engine, build_local
+from infra.release.registries.local_build import Engine, build_local
 from infra.release.project import Project
 
 SERVICES = ("web", "worker")

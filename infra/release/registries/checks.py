@@ -15,7 +15,7 @@ from typing import Any
 from infra.errors import BadInput, DockyardError
 from infra.images import ImageRef, ecr_repository_arn
 from infra.release.context import Context
-from infra.release.oci import MANIFEST_TYPES, api_host, api_repository
+from infra.release.registries.oci import MANIFEST_TYPES, api_host, api_repository
 
 RELEASE_TAG = "release-{env}-v{version}"
 

@@ -8,9 +8,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import naming
-from infra.app import k8s_manifests as manifests
+from infra.targets.kubernetes import manifests
 from infra.app.image_source import ResolvedRelease
-from infra.app.k8s_service import KubernetesService, KubernetesServiceArgs, register
+from infra.targets.kubernetes.service import KubernetesService, KubernetesServiceArgs, register
 from infra.config import AppSettings, SecretDatabaseSettings
 
 

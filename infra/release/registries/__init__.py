@@ -1,0 +1,1 @@
+"""Image registries: the OCI client, presence checks and release tags, local builds, image cleanup."""

@@ -1,0 +1,1 @@
+"""Trust: signing images and the gate that checks signatures before a promotion."""

@@ -1,0 +1,1 @@
+"""Target ecs: ECS Fargate services behind a load balancer (config, program, rollout)."""

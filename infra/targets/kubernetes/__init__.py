@@ -1,0 +1,1 @@
+"""Target kubernetes: Deployments on a live cluster, or manifests rendered for GitOps."""

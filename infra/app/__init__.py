@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pulumi
 
+from infra import targets
 from infra.app import image_source
 from infra.config import AppSettings
 
@@ -26,15 +27,4 @@ def run(settings: AppSettings, project_dir: Path) -> None:
     release = image_source.resolve(settings, project_dir)
     pulumi.export("images", release.images)
     pulumi.export("release", {"source": release.source, "version": release.version})
-    if settings.target == "ecs":
-        from infra.targets.ecs import program as ecs
-
-        ecs.deploy(settings, release)
-    elif settings.target == "nomad":
-        from infra.targets.nomad import program as nomad
-
-        nomad.deploy(settings, release, project_dir)
-    else:
-        from infra.targets.kubernetes import program as kubernetes
-
-        kubernetes.deploy(settings, release, project_dir)
+    targets.of(settings).program(settings, release, project_dir)

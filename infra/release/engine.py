@@ -135,23 +135,22 @@ class AutomationDeployer:
             return auto.Stack.create_or_select(name, workspace)
         return auto.Stack.select(name, workspace)
 
-    def _renders(self, stack: str) -> bool:
-        """The stack renders Kubernetes manifests to a directory instead of deploying them."""
+    def _hidden(self, stack: str) -> tuple[str, ...]:
+        """Environment variables the stack's target keeps from the engine (see Target.hidden_environment)."""
+        from infra import targets
         from infra.config import AppSettings
         from infra.release.project import Project
 
         try:
             settings = Project(self.project_dir).environment(stack).settings
         except DockyardError:
-            return False
-        return isinstance(settings, AppSettings) and settings.target == "kubernetes" and \
-            bool(settings.kubernetes and settings.kubernetes.render_dir)
+            return ()
+        return targets.of(settings).hidden_environment(settings) if isinstance(settings, AppSettings) else ()
 
     @contextmanager
     def _engine(self, stack: str) -> Iterator[None]:
-        # A rendering stack must not see the user's cluster: with $KUBECONFIG the Kubernetes provider
-        # connects to it, and then even a preview writes the manifests into the render directory.
-        hidden = os.environ.pop("KUBECONFIG", None) if stack != "*" and self._renders(stack) else None
+        names = self._hidden(stack) if stack != "*" else ()
+        hidden = {name: os.environ.pop(name) for name in names if name in os.environ}
         try:
             yield
         except Exception as err:  # noqa: BLE001 - translated into the project's typed errors
@@ -160,8 +159,7 @@ class AutomationDeployer:
                 failure.hint = f"the engine's full log is in {self.engine_log}"
             raise failure from None
         finally:
-            if hidden is not None:
-                os.environ["KUBECONFIG"] = hidden
+            os.environ.update(hidden)
 
     def _names(self) -> list[str]:
         try:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from infra import naming
+from infra import naming, targets
 from infra.config import AppSettings
-from infra.errors import BadInput, Conflict, DockyardError, ImageRefError
+from infra.errors import BadInput, DockyardError, ImageRefError
 from infra.images import ImageRef
 from infra.manifest import Release
 from infra.release.registries.branch_images import ImageRemoval, remove_branch_images
@@ -100,16 +99,6 @@ def parse_duration(text: str) -> timedelta:
     return {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
 
 
-def _branch_kubernetes(kube: dict[str, Any], stack: str) -> dict[str, Any]:
-    kube = dict(kube)
-    kube.pop("createNamespace", None)  # a branch always gets (and removes) its own namespace
-    if kube.get("renderDir"):
-        kube["renderDir"] = str(Path(kube["renderDir"]).parent / stack)
-    if kube.get("host"):
-        kube["host"] = f"{stack}.{kube['host']}"  # a wildcard DNS record serves every branch
-    return kube
-
-
 def branch_config(ctx: Context, base: Environment, stack: str) -> tuple[dict[str, Any], list[str]]:
     """The branch's stack config: the base's, made ephemeral, sharing the base, with its own release.
 
@@ -134,13 +123,7 @@ def branch_config(ctx: Context, base: Environment, stack: str) -> tuple[dict[str
     else:
         config["dockyard:imageSource"] = "ssm"
         config["dockyard:releaseParameter"] = naming.release_parameter(stack)
-    if settings.target == "ecs":
-        # The base's own fully qualified name: its organization is the backend's, never a literal.
-        config["dockyard:shareFrom"] = ctx.deployer.qualified_name(base.name)
-        config.pop("dockyard:database", None)  # the base's database, shared
-        config.pop("dockyard:network", None)
-    elif "dockyard:kubernetes" in config:
-        config["dockyard:kubernetes"] = _branch_kubernetes(config["dockyard:kubernetes"] or {}, stack)
+    targets.of(settings).branch_config(ctx, base, stack, config)
     return config, secret_paths
 
 
@@ -168,7 +151,7 @@ def up(ctx: Context, branch: str, *, base: str, images: list[str]) -> BranchResu
     # The branch's own images answer to the base's policy (the branch stack inherits its dockyard:trust).
     proven = trust.check(ctx, base_env, overrides, verb="deployed",
                          commit=os.environ.get("DOCKYARD_COMMIT") or os.environ.get("GITHUB_SHA"))
-    port = _listener_port(ctx, base_env, stack)
+    port = targets.of(base_env.settings).branch_listener_port(ctx, base_env, stack)
     ctx.log(f"Opening {stack} from {seed.label}...")
     _write_branch_config(ctx, base_env, stack, listener_port=port)
     env = ctx.project.app_environment(stack)
@@ -186,58 +169,6 @@ def up(ctx: Context, branch: str, *, base: str, images: list[str]) -> BranchResu
     deployed = deploy_release(ctx, env, store, version, wanted)
     return BranchResult(branch=branch, stack=stack, action="up", version=version, images=wanted,
                         url=deployed.outputs.get("url"))
-
-
-def _listener_port(ctx: Context, base: Environment, stack: str) -> int | None:
-    """The port of the branch's own listener on the base's load balancer, free of collisions.
-
-    A port once chosen stays with the branch: its config file keeps it, and from a clean checkout
-    the listener tagged with the stack's name gives it back. A new branch takes its preferred
-    port (from its name) or the next free one. None: nothing to route (no ALB, or a worker-only
-    base), and the program needs no port.
-    """
-    settings = base.settings
-    assert isinstance(settings, AppSettings)
-    if settings.target != "ecs" or not any(s.routed for s in settings.services.values()):
-        return None
-    balancer = ctx.deployer.outputs(base.name).get("loadBalancer") or {}
-    if not balancer.get("arn"):
-        return None
-    elbv2 = ctx.aws.client("elbv2")
-    listeners = [listener for page in elbv2.get_paginator("describe_listeners").paginate(
-        LoadBalancerArn=balancer["arn"]) for listener in page["Listeners"]]
-    ports = {listener["Port"]: listener["ListenerArn"] for listener in listeners}
-    config_file = ctx.project.config_file(stack)
-    if config_file.is_file():
-        chosen = (raw_stack_config(config_file) or {}).get("dockyard:listenerPort")
-        if chosen is not None:
-            return int(chosen)
-    own = _own_listener_port(elbv2, ports, stack)
-    if own is not None:
-        return own
-    if len(listeners) >= naming.ALB_LISTENERS_MAX:
-        raise Conflict(f"load balancer {balancer['arn'].split('/')[-2]} already has {len(listeners)} listeners, "
-                       f"the most an ALB takes: no port for {stack}; free one with `dockyard branch gc`",
-                       hint="dockyard branch gc --idle-for 7d (or --keep BRANCH... with the open branches)")
-    preferred = naming.branch_listener_port(stack)
-    span = naming.BRANCH_PORT_LAST - naming.BRANCH_PORT_FIRST + 1
-    for offset in range(span):
-        port = naming.BRANCH_PORT_FIRST + (preferred - naming.BRANCH_PORT_FIRST + offset) % span
-        if port not in ports:
-            return port
-    raise Conflict(f"every preview port {naming.BRANCH_PORT_FIRST}-{naming.BRANCH_PORT_LAST} is taken on load "
-                   f"balancer {balancer['arn']}; free one with `dockyard branch gc`")
-
-
-def _own_listener_port(elbv2: Any, ports: dict[int, str], stack: str) -> int | None:
-    by_arn = {arn: port for port, arn in ports.items()}
-    arns = list(by_arn)
-    for start in range(0, len(arns), 20):  # DescribeTags takes at most 20 resources
-        for description in elbv2.describe_tags(ResourceArns=arns[start:start + 20])["TagDescriptions"]:
-            tags = {t["Key"]: t["Value"] for t in description.get("Tags", [])}
-            if tags.get(naming.LISTENER_STACK_TAG) == stack:
-                return by_arn[description["ResourceArn"]]
-    return None
 
 
 def _existing_branch(ctx: Context, branch: str, *, base: str | None = None) -> tuple[str, Environment]:
@@ -278,19 +209,9 @@ def destroy(ctx: Context, branch: str, *, base: str | None = None) -> BranchResu
         ctx.log(f"{stack}: {err.message}; removing its config and release")
     removal = remove_branch_images(ctx, env)  # reads the branch's release history: before it is deleted
     ctx.store(env).delete()
-    _remove_empty_render_dir(ctx, env)
+    targets.of(env.settings).branch_destroyed(ctx, env)
     env.config_file.unlink(missing_ok=True)
     return BranchResult(branch=branch, stack=stack, action="destroy", removal=removal)
-
-
-def _remove_empty_render_dir(ctx: Context, env: Environment) -> None:
-    """The provider deletes the rendered files on destroy; leave no empty directories behind."""
-    settings = env.settings
-    if not (isinstance(settings, AppSettings) and settings.target == "kubernetes" and settings.kubernetes.render_dir):
-        return
-    render_dir = ctx.project.dir / settings.kubernetes.render_dir
-    if render_dir.is_dir() and not any(p.is_file() for p in render_dir.rglob("*")):
-        shutil.rmtree(render_dir)
 
 
 def gc(ctx: Context, *, keep: list[str], idle_for: str | None, base: str | None = None) -> GcResult:

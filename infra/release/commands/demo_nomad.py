@@ -55,7 +55,7 @@ def nomad_config(workdir: Path, address: str) -> dict[str, Any]:
 
 def _agent_address() -> str | None:
     """The agent `scripts/nomad env` names, when NOMAD_ADDR is not exported."""
-    script = Path(__file__).resolve().parents[2] / "scripts" / "nomad"
+    script = Path(__file__).resolve().parents[3] / "scripts" / "nomad"
     try:
         out = subprocess.run([str(script), "env"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from infra import targets
 from infra.errors import BadInput, DockyardError
 from infra.release.trust import gate as trust
 from infra.release.context import Context
@@ -121,17 +122,7 @@ def environment_status(ctx: Context, env: Environment) -> EnvironmentStatus:
                              else None,
                              verified={s: v.to_dict() for s, v in sorted(current.release.verified.items())}
                              if current else {},
-                             trust=trust.unverified_warning(env), **_nomad_running(env))
-
-
-def _nomad_running(env: Environment) -> dict[str, Any]:
-    """A Nomad environment's wanted vs running allocations (or why Nomad could not say)."""
-    if getattr(env.settings, "target", None) != "nomad":
-        return {}
-    from infra.targets.nomad import deploy as nomad_deploy
-
-    running, error = nomad_deploy.status(env.settings)
-    return {"running": running, **({"error": error} if error else {})}
+                             trust=trust.unverified_warning(env), **targets.of(env.settings).running(env))
 
 
 def status(ctx: Context, envs: list[str]) -> StatusResult:

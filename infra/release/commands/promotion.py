@@ -5,23 +5,20 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NoReturn
 
-from infra.config import AppSettings
+from infra import targets
 from infra.errors import BadInput, Conflict, DockyardError
 from infra.images import ImageRef
 from infra.manifest import Release, Rollback
 from infra.release.context import Context, read_source, require_confirmation
 from infra.release.engine import UpResult
 from infra.release.project import Environment, pin_hint
-from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Appended, Hold, ReleaseStore
-from infra.targets.ecs import rollout as ecs_deploy
-from infra.targets.kubernetes import verify as kube_verify
 from infra.release.registries import checks as registries
+from infra.release.registries.checks import RELEASE_TAG
+from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Appended, Hold, ReleaseStore
 from infra.release.trust import gate as trust
 from infra.targets import checks as verify
-from infra.release.registries.checks import RELEASE_TAG
 
 
 
@@ -138,30 +135,10 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
             raise Conflict(f"{env.name} deployed release {read}, not {version}: the release changed during the "
                            "deploy", hint=f"see `dockyard history {env.name}`, then deploy again")
         store.label(DEPLOYED, version)
-    settings = env.settings
-    assert isinstance(settings, AppSettings)
     if wanted is None:
         wanted = dict(result.outputs.get("images") or {})
     verify.check_images(result.outputs, wanted)
-    deployments = result.outputs.get("deployments") or {}
-    if settings.target == "ecs" and deployments:
-        # Each service's deployment completed (not rolled back) and runs the digests ECS resolved.
-        ecs_deploy.verify_deployments(ctx, result.outputs, wanted, env=env.name)
-    if settings.target == "nomad":
-        # The rendered job submitted as `nomad job run` would (with an address), its deployment followed,
-        # each allocation's digest and health checked; a Nomad auto-revert is recorded and held there.
-        from infra.targets.nomad import deploy as nomad_deploy
-
-        nomad_deploy.deploy_and_verify(ctx, env, store, version, result.outputs, wanted)
-    elif settings.target == "kubernetes" and result.outputs.get("renderDir"):
-        verify.check_rendered(Path(result.outputs["renderDir"]), wanted)
-    elif settings.target == "kubernetes":
-        # A live cluster: the rollout, each ready pod's imageID and health, read through the API server.
-        kubeconfig = kube_verify.kubeconfig_text(settings, lambda: kube_verify.stack_secret(ctx.project.dir, env.name))
-        kube_verify.verify_stack(settings, result.outputs, wanted, kubeconfig=kubeconfig,
-                                 timeout=ctx.health_timeout, log=ctx.log)
-    else:
-        verify.check_health(settings, result.outputs, timeout=ctx.health_timeout, log=ctx.log)
+    targets.of(env.settings).verify(ctx, env, store, version, result.outputs, wanted)
     if store is not None and version is not None:
         store.label(KNOWN_GOOD, version)
     ctx.log(f"{env.name}: running release {version if version else '(stack)'} verified")
@@ -205,7 +182,7 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
             ctx.log(f"{env_name}: hold released")
         return PromoteResult(env=env_name, source=source.name, label=source.label,
                              version=current.version if current else None, images=images, changes=[])
-    targets = registries.check_present(ctx, {c.service: c.new for c in changes},
+    present = registries.check_present(ctx, {c.service: c.new for c in changes},
                                        fix=f"push it first (dockyard build), or promote a release of {source_name} "
                                            "whose images exist")
     # Signatures and attestations before anything is written: an unproven image moves no tag, no release.
@@ -221,7 +198,7 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
     ctx.log(f"Promoting {source.label} -> {env_name} (release {appended.version})...")
     result = PromoteResult(env=env_name, source=source.name, label=source.label, version=appended.version,
                            images=images, changes=changes)
-    result.tagged = registries.tag_release(ctx, targets, RELEASE_TAG.format(env=env_name, version=appended.version))
+    result.tagged = registries.tag_release(ctx, present, RELEASE_TAG.format(env=env_name, version=appended.version))
     if hold and release_hold:
         store.set_hold(None)
         ctx.log(f"{env_name}: hold released")

@@ -6,13 +6,16 @@ value and what ECS accepts. The environment sets the default; a service changes 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.errors import ConfigError
+from infra.validation import boolean, decode, fail
+
+if TYPE_CHECKING:
+    from infra.targets import Target
 
 STRATEGIES = ("rolling", "blueGreen", "canary", "linear")
 # What ECS's DeploymentConfiguration.strategy calls each.
@@ -53,26 +56,12 @@ class DeploymentSettings:
         return self.strategy != "rolling"
 
 
-def _json(path: str, value: Any) -> Any:
-    if isinstance(value, str) and value.strip()[:1] in ("{", "["):
-        try:
-            return json.loads(value)
-        except ValueError:
-            raise _fail(path, value, "valid JSON") from None
-    return value
-
-
-def _fail(path: str, value: Any, expected: str) -> ConfigError:
-    shown = value if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
-    return ConfigError(f"dockyard:{path}: got {shown}; expected {expected}")
-
-
 def _entry(path: str, raw: Any) -> dict[str, Any]:
-    value = _json(path, raw)
+    value = decode(path, raw)
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise _fail(path, value, "an object of " + ", ".join(KEYS))
+        raise fail(path, value, "an object of " + ", ".join(KEYS))
     for key in value:
         if key not in KEYS:
             raise ConfigError(f"dockyard:{path}.{key} is not a setting here; known keys: {', '.join(KEYS)}")
@@ -83,7 +72,7 @@ def _minutes(path: str, value: Any) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_MINUTES:
-        raise _fail(path, value, f"a whole number from 0 to {MAX_MINUTES}")
+        raise fail(path, value, f"a whole number from 0 to {MAX_MINUTES}")
     return value
 
 
@@ -97,33 +86,25 @@ def _percent(path: str, value: Any, low: float) -> float:
     ok = isinstance(number, (int, float)) and not isinstance(number, bool) and math.isfinite(number)
     # ECS takes multiples of 0.1 only.
     if not ok or not low <= number <= 100 or abs(number * 10 - round(number * 10)) > 1e-6:
-        raise _fail(path, value, f"a multiple of 0.1 from {low:g} to 100")
+        raise fail(path, value, f"a multiple of 0.1 from {low:g} to 100")
     return round(float(number), 1)
 
 
 def _alarms(path: str, value: Any) -> tuple[str, ...]:
-    value = _json(path, value)
+    value = decode(path, value)
     if not isinstance(value, list):
-        raise _fail(path, value, "a list of CloudWatch alarm names")
+        raise fail(path, value, "a list of CloudWatch alarm names")
     names = []
     for i, name in enumerate(value):
         if not isinstance(name, str) or not 1 <= len(name) <= ALARM_NAME_MAX or not name.isprintable():
-            raise _fail(f"{path}[{i}]", name, f"a CloudWatch alarm name of 1 to {ALARM_NAME_MAX} characters")
+            raise fail(f"{path}[{i}]", name, f"a CloudWatch alarm name of 1 to {ALARM_NAME_MAX} characters")
         names.append(name)
     return tuple(dict.fromkeys(names))
 
 
-def _bool(path: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise _fail(path, value, "true or false")
-
-
 def _strategy(path: str, value: Any) -> str:
     if value not in STRATEGIES:
-        raise _fail(path, value, "one of " + ", ".join(STRATEGIES))
+        raise fail(path, value, "one of " + ", ".join(STRATEGIES))
     return value
 
 
@@ -135,21 +116,21 @@ def _check_applies(path: str, entry: Mapping[str, Any], strategy: str) -> None:
             raise ConfigError(f"dockyard:{path}.{key} applies to {kind} {', '.join(allowed)}, not {strategy}")
 
 
-def environment(raw: Any, target: str) -> dict[str, Any]:
+def environment(raw: Any, target: Target) -> dict[str, Any]:
     """`dockyard:deployment`, checked on its own; returned raw for services to merge over."""
     entry = _entry("deployment", raw)
-    if entry and target != "ecs":
-        raise ConfigError(f"dockyard:deployment applies to target ecs (this stack's target is {target})")
+    if entry and not target.deployment_keys():
+        raise ConfigError(f"dockyard:deployment applies to target ecs (this stack's target is {target.name})")
     _build("deployment", entry, routed=True)
     return entry
 
 
-def for_service(name: str, env: Mapping[str, Any], raw: Any, *, routed: bool, target: str) -> DeploymentSettings:
+def for_service(name: str, env: Mapping[str, Any], raw: Any, *, routed: bool, target: Target) -> DeploymentSettings:
     """A service's settings: the environment's, with the service's own keys over them."""
     path = f"services.{name}.deployment"
     own = _entry(path, raw)
-    if own and target != "ecs":
-        raise ConfigError(f"dockyard:{path} applies to target ecs (this stack's target is {target})")
+    if own and not target.deployment_keys():
+        raise ConfigError(f"dockyard:{path} applies to target ecs (this stack's target is {target.name})")
     strategy = _strategy(f"{path}.strategy", own["strategy"]) if "strategy" in own else env.get("strategy", "rolling")
     if not routed and strategy in TRAFFIC_SHIFTING:
         if "strategy" in own:
@@ -180,5 +161,5 @@ def _build(path: str, entry: Mapping[str, Any], *, routed: bool, check: bool = T
         step_bake_time_minutes=_minutes(f"{path}.stepBakeTimeInMinutes",
                                         entry.get("stepBakeTimeInMinutes", defaults.step_bake_time_minutes)),
         alarms=_alarms(f"{path}.alarms", entry.get("alarms", [])),
-        circuit_breaker=_bool(f"{path}.circuitBreaker", entry.get("circuitBreaker", True)),
+        circuit_breaker=boolean(f"{path}.circuitBreaker", entry.get("circuitBreaker", True)),
     )

@@ -1,0 +1,82 @@
+"""Target kubernetes: Deployments on a live cluster through a kubeconfig, or manifests rendered for GitOps."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from infra.targets import Target
+from infra.targets.kubernetes import config
+
+if TYPE_CHECKING:
+    from infra.app.image_source import ResolvedRelease
+    from infra.config import AppSettings
+    from infra.release.context import Context
+    from infra.release.project import Environment
+    from infra.release.stores.base import ReleaseStore
+
+
+class KubernetesTarget(Target):
+    name = "kubernetes"
+
+    def check_settings(self, settings: AppSettings) -> None:
+        config.check_branch_host(settings)
+
+    def secret_reference(self, path: str, ref: str) -> None:
+        config.secret_reference(path, ref)
+
+    def database(self, raw: Any, share_from: str | None) -> Any:
+        return config.database(raw, share_from)
+
+    def program(self, settings: AppSettings, release: ResolvedRelease, project_dir: Path) -> None:
+        from infra.targets.kubernetes import program
+
+        program.deploy(settings, release, project_dir)
+
+    def hidden_environment(self, settings: AppSettings) -> tuple[str, ...]:
+        # A rendering stack must not see the user's cluster: with $KUBECONFIG the Kubernetes provider
+        # connects to it, and then even a preview writes the manifests into the render directory.
+        return ("KUBECONFIG",) if settings.kubernetes.render_dir else ()
+
+    def verify(self, ctx: Context, env: Environment, store: ReleaseStore | None, version: int | None,
+               outputs: Mapping[str, Any], wanted: Mapping[str, str]) -> None:
+        if outputs.get("renderDir"):
+            from infra.targets import checks
+
+            checks.check_rendered(Path(outputs["renderDir"]), wanted)
+            return
+        from infra.targets.kubernetes import verify
+
+        # A live cluster: the rollout, each ready pod's imageID and health, read through the API server.
+        settings = env.settings
+        kubeconfig = verify.kubeconfig_text(settings, lambda: verify.stack_secret(ctx.project.dir, env.name))
+        verify.verify_stack(settings, outputs, wanted, kubeconfig=kubeconfig, timeout=ctx.health_timeout,
+                            log=ctx.log)
+
+    def branch_config(self, ctx: Context, base: Environment, stack: str, config: MutableMapping[str, Any]) -> None:
+        if "dockyard:kubernetes" in config:
+            config["dockyard:kubernetes"] = _branch_kubernetes(config["dockyard:kubernetes"] or {}, stack)
+
+    def branch_destroyed(self, ctx: Context, env: Environment) -> None:
+        """The provider deletes the rendered files on destroy; leave no empty directories behind."""
+        render_dir = env.settings.kubernetes.render_dir
+        if not render_dir:
+            return
+        path = ctx.project.dir / render_dir
+        if path.is_dir() and not any(p.is_file() for p in path.rglob("*")):
+            shutil.rmtree(path)
+
+
+def _branch_kubernetes(kube: Mapping[str, Any], stack: str) -> dict[str, Any]:
+    kube = dict(kube)
+    kube.pop("createNamespace", None)  # a branch always gets (and removes) its own namespace
+    if kube.get("renderDir"):
+        kube["renderDir"] = str(Path(kube["renderDir"]).parent / stack)
+    if kube.get("host"):
+        kube["host"] = f"{stack}.{kube['host']}"  # a wildcard DNS record serves every branch
+    return kube
+
+
+TARGET = KubernetesTarget()

@@ -1,0 +1,42 @@
+"""Every orchestrator implements the one Target interface, and only the mapping asks which one a stack uses."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from infra import targets
+from infra.errors import ConfigError
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
+
+
+@pytest.mark.parametrize("name", targets.NAMES)
+def test_each_target_implements_the_interface(name: str) -> None:
+    target = targets.for_name(name)
+    assert isinstance(target, targets.Target)
+    assert target.name == name
+    # What every target must do itself: run its program and prove what runs after `up`.
+    for method in ("program", "verify"):
+        assert getattr(type(target), method) is not getattr(targets.Target, method), f"{name} lacks {method}"
+
+
+def test_an_unknown_target_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match=r"dockyard:target: got 'cloudrun'; expected one of ecs, kubernetes, nomad"):
+        targets.for_name("cloudrun")
+
+
+def test_no_code_outside_the_mapping_asks_which_target_a_stack_uses() -> None:
+    asks = re.compile(r"\.target\s*(==|!=|\bin\b|\bnot in\b)|\btarget\s*(==|!=)\s*['\"]")
+    mapping = INFRA / "targets" / "__init__.py"
+    found = [f"{path.relative_to(INFRA)}:{number}: {line.strip()}"
+             for path in sorted(INFRA.rglob("*.py")) if path != mapping
+             for number, line in enumerate(path.read_text().splitlines(), 1) if asks.search(line)]
+    assert found == []
+
+
+def test_no_module_of_infra_is_over_400_lines() -> None:
+    long = {str(p.relative_to(INFRA)): n for p in INFRA.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}

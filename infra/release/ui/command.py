@@ -1,0 +1,147 @@
+"""`dockyard ui`: serve the dashboard on loopback (another address only behind a printed token),
+or write it as static files with `--export DIR`."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import secrets
+import shutil
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.errors import BadInput
+from infra.release.branches import parse_duration
+from infra.release.context import Context
+
+DEFAULT_PORT = 8765
+DEFAULT_IDLE_FOR = "7d"
+
+
+@dataclass
+class Served:
+    url: str
+    host: str
+    port: int
+    token: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.url, "host": self.host, "port": self.port, "token": self.token}
+
+    def lines(self) -> list[str]:
+        lines = [f"dockyard ui: {self.url}"]
+        if self.token:
+            lines.append("The address carries a token: share it only with people who may see every release.")
+        return lines + ["Read-only; it follows the release stores live. Ctrl-C stops it."]
+
+
+@dataclass
+class Exported:
+    directory: Path
+    files: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"export": str(self.directory), "files": self.files}
+
+    def lines(self) -> list[str]:
+        return [f"Wrote the dashboard to {self.directory} ({len(self.files)} files); open "
+                f"{self.directory / 'index.html'}"]
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A bound, listening socket; a port in use or a foreign address is bad input (exit 2)."""
+    if not 0 <= port <= 65535:
+        raise BadInput(f"--port {port}: expected 1-65535 (0: any free port)")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as err:
+        raise BadInput(f"--host {host}: {err.strerror}", hint="an address of this machine, e.g. 127.0.0.1") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            raise BadInput(f"port {port} on {host} is in use",
+                           hint="pick another with --port N (--port 0 takes any free one)") from None
+        raise BadInput(f"--host {host}: cannot listen there ({err.strerror})",
+                       hint="an address of this machine, e.g. 127.0.0.1 or 0.0.0.0") from None
+    sock.listen(128)
+    return sock
+
+
+def dashboards_for(ctx: Context, idle_for: str) -> Any:
+    from infra.release.ui.engine_reads import EngineReads
+    from infra.release.ui.service import Dashboards
+
+    return Dashboards(ctx, EngineReads(ctx), idle_for=parse_duration(idle_for), idle_text=idle_for)
+
+
+def export(ctx: Context, directory: Path, *, idle_for: str = DEFAULT_IDLE_FOR) -> Exported:
+    """The same pages, rendered once, with the static files beside them: a CI artefact or a wiki page."""
+    from infra.release.ui import views
+    from infra.release.ui.model import to_json
+
+    parse_duration(idle_for)
+    if directory.exists() and not directory.is_dir():
+        raise BadInput(f"--export {directory}: is a file", hint="name a directory (it is created if missing)")
+    dashboards = dashboards_for(ctx, idle_for)
+    dashboards.engine.refresh()  # once, before writing: an export does not wait for a second look
+    dashboard = dashboards.current()
+    written = []
+    (directory / "api").mkdir(parents=True, exist_ok=True)
+    for page in views.PAGES:
+        (directory / f"{page}.html").write_text(views.render(page, dashboard, live=False))
+        written.append(f"{page}.html")
+    import json
+
+    (directory / "api" / "state.json").write_text(json.dumps(to_json(dashboard), indent=1, sort_keys=True) + "\n")
+    written.append("api/state.json")
+    for item in sorted(views.STATIC.iterdir()):
+        (directory / "static").mkdir(exist_ok=True)
+        shutil.copyfile(item, directory / "static" / item.name)
+        written.append(f"static/{item.name}")
+    return Exported(directory=directory, files=written)
+
+
+def serve(ctx: Context, *, host: str, port: int, idle_for: str = DEFAULT_IDLE_FOR,
+          announce: Callable[[Served], None]) -> None:
+    """Serve until interrupted. Validates everything (and binds the port) before announcing the address."""
+    import uvicorn
+
+    from infra.release.ui.web import LOOPBACK_HOSTS, create_app
+
+    parse_duration(idle_for)
+    sock = listen(host, port)
+    bound = sock.getsockname()[1]
+    loopback = is_loopback(host)
+    token = None if loopback else secrets.token_urlsafe(24)
+    dashboards = dashboards_for(ctx, idle_for)
+    app = create_app(dashboards, token=token, allowed_hosts=LOOPBACK_HOSTS if loopback else None)
+    url = f"http://{_url_host(host)}:{bound}/" + (f"?token={token}" if token else "")
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                           timeout_graceful_shutdown=2))
+    dashboards.engine.start()
+    announce(Served(url=url, host=host, port=bound, token=token))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        dashboards.engine.stop()
+        sock.close()

@@ -1,0 +1,47 @@
+"""The current Dashboard, rebuilt only when something it shows has changed.
+
+Open pages ask for the version every couple of seconds; the version is cheap (current release,
+labels and hold per store), the Dashboard (whole histories, metrics) is rebuilt only when the
+version moves. Many pages share one answer per `min_interval`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from infra.release.context import Context
+from infra.release.ui import gather
+from infra.release.ui.engine_reads import EngineReads
+from infra.release.ui.model import Dashboard
+
+
+class Dashboards:
+    def __init__(self, ctx: Context, engine: EngineReads, *, idle_for: timedelta, idle_text: str,
+                 min_interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ctx, self.engine = ctx, engine
+        self.idle_for, self.idle_text = idle_for, idle_text
+        self.min_interval, self.clock = min_interval, clock
+        self._lock = threading.Lock()
+        self._version: tuple[float, str] | None = None
+        self._built: Dashboard | None = None
+
+    def version(self) -> str:
+        with self._lock:
+            return self._current_version()
+
+    def _current_version(self) -> str:
+        now = self.clock()
+        if self._version is None or now - self._version[0] >= self.min_interval:
+            self._version = (now, gather.fingerprint(self.ctx, self.engine.snapshot))
+        return self._version[1]
+
+    def current(self) -> Dashboard:
+        with self._lock:
+            version = self._current_version()
+            if self._built is None or self._built.version != version:
+                self._built = gather.build(self.ctx, self.engine.snapshot, version=version, idle_for=self.idle_for,
+                                           idle_text=self.idle_text)
+            return self._built

@@ -312,6 +312,36 @@ def demo(
     run(story, as_json=as_json, project_dir=project_dir, debug=debug)
 
 
+@app.command()
+def ui(
+    port: int = typer.Option(8765, "--port", help="Port to serve on (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to serve on; any but loopback needs the token "
+                                                         "the command prints."),
+    export: Optional[Path] = typer.Option(None, "--export", help="Write the pages as static files into DIR "
+                                                                 "instead of serving them."),
+    idle_for: str = typer.Option("7d", "--idle-for", help="The idle time after which branch gc removes a "
+                                                          "preview (shown on the branch page)."),
+    as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
+) -> None:
+    """Serve a read-only delivery dashboard (pipeline, history, branch previews, metrics), live."""
+    from infra.release.ui import command
+
+    if export is not None:
+        run(lambda ctx: command.export(ctx, export.resolve(), idle_for=idle_for), as_json=as_json,
+            project_dir=project_dir, debug=debug)
+        return
+
+    def announce(served: Any) -> None:  # the address is the result: printed before serving starts
+        typer.echo(json.dumps(served.to_json(), sort_keys=True) if as_json else "\n".join(served.lines()))
+        sys.stdout.flush()
+
+    def serving(ctx: Any) -> None:
+        command.serve(ctx, host=host, port=port, idle_for=idle_for, announce=announce)
+        raise typer.Exit(0)
+
+    run(serving, as_json=as_json, project_dir=project_dir, debug=debug)
+
+
 def main() -> None:
     """Run the command; usage errors (unknown option, bad value) are exit 2, in JSON too with --json."""
     try:

@@ -1,0 +1,152 @@
+"""The dashboard's data: the demo's story told through the command, read back as the page shows it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from infra.images import ImageRef
+from infra.manifest import Release
+from infra.release.file_store import FileStore
+from infra.release.ui import gather
+from infra.release.ui.engine_reads import EngineReads, EngineSnapshot
+from infra.release.ui.model import short_digest
+from tests.release.conftest import SERVICES, write_stack
+from tests.ui.conftest import BRANCH, BRANCH_URL, dashboards, make_project, tell_the_demo_story
+
+
+def by_name(items, attr="name"):
+    return {getattr(i, attr): i for i in items}
+
+
+def test_after_the_demo_story_dev_and_prod_show_their_releases_holds_and_rollbacks(story):
+    builds = tell_the_demo_story(story)
+    d = dashboards(story).current()
+    assert [e.name for e in d.environments] == ["dev", "prod"]
+    envs = by_name(d.environments)
+    dev, prod = envs["dev"], envs["prod"]
+    assert (dev.version, dev.state) == (4, "verified")
+    assert {s.service: s.image for s in dev.services} == builds["r2"]  # the automatic rollback restored r2
+    assert dev.rollback.cause == "automatic" and (dev.rollback.of, dev.rollback.to) == (3, 2)
+    assert dev.held and "release 3 failed verification" in dev.held.reason
+    assert (prod.version, prod.known_good) == (3, 3)
+    assert {s.service: s.image for s in prod.services} == builds["r1"]
+    assert {s.service: s.short for s in prod.services} == {s: short_digest(r) for s, r in builds["r1"].items()}
+    assert prod.held.reason == "release 2 misbehaves" and prod.held.by == "alice"
+    assert prod.rollback.cause == "manual"
+    assert d.registry is not None and {s.service: s.image for s in d.registry.services} == builds["r3"]
+
+
+def test_between_neighbours_the_page_shows_what_a_promote_would_change_and_the_command(told):
+    d = dashboards(told).current()
+    into_prod = d.promotion_into("prod")
+    assert into_prod.source == "dev"
+    # prod runs r1 after its rollback, dev runs r2: web differs, worker does not.
+    envs = by_name(d.environments)
+    dev_web = next(s.image for s in envs["dev"].services if s.service == "web")
+    assert [(c.service, c.new) for c in into_prod.changes] == [("web", dev_web)]
+    assert into_prod.command == "dockyard promote prod --from dev --release-hold"  # prod is held
+    assert d.promotion_into("dev").source == "registry"
+
+
+def test_the_timeline_has_every_release_with_its_kind_outcome_and_cause(told):
+    d = dashboards(told).current()
+    timelines = by_name(d.timelines, "env")
+    dev = [(e.version, e.kind, e.outcome) for e in timelines["dev"].events]
+    assert dev == [(4, "automatic rollback", None), (3, "promote", "verification failed"), (2, "promote", None),
+                   (1, "promote", None)]
+    automatic = timelines["dev"].events[0]
+    assert automatic.cause and "the stack deployed web as" in automatic.cause
+    assert automatic.record.rollback.to == 2 and automatic.record.labels
+    prod = [(e.version, e.kind, e.outcome) for e in timelines["prod"].events]
+    assert prod == [(3, "manual rollback", None), (2, "promote", "rolled back"), (1, "promote", None)]
+
+
+def test_a_branch_preview_shows_its_base_own_images_url_and_when_gc_would_remove_it(told):
+    d = dashboards(told).current()
+    (branch,) = d.branches
+    assert branch.branch == BRANCH and branch.base == "dev" and branch.url == BRANCH_URL
+    assert [c.service for c in branch.changed] == ["web"]
+    last = told.engine.last_update[branch.stack]
+    assert branch.last_change == last.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert branch.removal == (last + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_metrics_count_the_story(told):
+    m = by_name(dashboards(told).current().metrics, "env")
+    assert (m["dev"].deployments, m["dev"].failures) == (3, 1)
+    assert (m["prod"].deployments, m["prod"].failures) == (2, 1)
+    assert m["prod"].time_to_restore == 3600  # rolled back one command (an hour of the story) later
+
+
+def test_the_version_moves_with_a_promote_and_only_then_is_the_dashboard_rebuilt(told):
+    boards = dashboards(told)
+    first = boards.current()
+    assert boards.current() is first and boards.version() == first.version
+    told.ok("promote", "prod", "--from", "dev", "--release-hold", "--no-deploy", "--yes")
+    assert boards.version() != first.version
+    again = boards.current()
+    assert again is not first and by_name(again.environments)["prod"].version == 4
+    assert by_name(again.environments)["prod"].held is None
+
+
+def test_the_pipeline_order_comes_from_where_releases_came_from(tmp_path, aws_region):
+    make_project(tmp_path)
+    for env in ("alpha", "beta"):
+        write_stack(tmp_path, env, {"dockyard:role": "app", "dockyard:imageSource": "file",
+                                    "dockyard:services": SERVICES, "dockyard:trust": "none"})
+    image = {s: ImageRef.parse_pinned(f"ghcr.io/acme/{s}@sha256:{'a' * 64}") for s in SERVICES}
+    # prod takes from beta, beta from alpha, alpha from dev: no name says so.
+    for env, source in (("alpha", "dev:v1"), ("beta", "alpha:v1"), ("prod", "beta:v1"), ("dev", "registry")):
+        FileStore(tmp_path / ".dockyard" / "releases" / env).append(Release(images=image, source=source),
+                                                                    expected=None)
+    from tests.ui.conftest import new_story
+
+    story = new_story(tmp_path)
+    reads = {n: gather._read(story.context(), n, EngineSnapshot()) for n in ("alpha", "beta", "dev", "prod")}
+    order, upstream = gather.pipeline(reads)
+    assert order == ["dev", "alpha", "beta", "prod"]
+    assert upstream == {"dev": "registry", "alpha": "dev", "beta": "alpha", "prod": "beta"}
+
+
+def test_without_history_conventional_names_set_the_order(story):
+    for env in ("staging", "qa"):
+        write_stack(story.project.dir, env, {"dockyard:role": "app", "dockyard:imageSource": "file",
+                                             "dockyard:services": SERVICES, "dockyard:trust": "none"})
+    d = dashboards(story).current()
+    assert [e.name for e in d.environments] == ["dev", "qa", "staging", "prod"]
+    assert [(p.source, p.target) for p in d.promotions] == [("registry", "dev"), ("dev", "qa"), ("qa", "staging"),
+                                                           ("staging", "prod")]
+    assert all(e.state == "no release" for e in d.environments)
+
+
+def test_a_stack_following_environment_shows_what_the_engine_says_it_deployed(story):
+    write_stack(story.project.dir, "preview", {"dockyard:role": "app", "dockyard:imageSource": "stack",
+                                               "dockyard:services": SERVICES})
+    story.engine.deployed["preview"] = {"images": {"web": f"ghcr.io/acme/web@sha256:{'b' * 64}"}}
+    reads = EngineReads(story.context())
+    before = gather.build(story.context(), reads.snapshot, version="x", idle_for=timedelta(days=1), idle_text="1d")
+    assert by_name(before.environments)["preview"].services == ()  # the engine has not been asked yet
+    assert before.registry.reading
+    reads.refresh()
+    after = gather.build(story.context(), reads.snapshot, version="y", idle_for=timedelta(days=1), idle_text="1d")
+    preview = by_name(after.environments)["preview"]
+    assert preview.state == "follows the registry" and [s.short for s in preview.services] == ["sha256:bbbbbbbbbbbb"]
+    assert after.promotion_into("preview") is None  # nothing to promote: it deploys the registry's output
+
+
+def test_a_stack_the_engine_cannot_read_is_one_error_and_the_rest_still_shows(told):
+    class Broken:
+        def outputs(self, stack):
+            raise RuntimeError("backend unreachable")
+
+        def stacks(self):
+            raise RuntimeError("backend unreachable")
+
+    ctx = told.context()
+    ctx.deployer_factory = lambda: Broken()
+    reads = EngineReads(ctx)
+    reads.refresh()
+    d = gather.build(ctx, reads.snapshot, version="v", idle_for=timedelta(days=7), idle_text="7d")
+    assert "backend unreachable" in d.registry.error
+    assert [e.version for e in d.environments] == [4, 3]
+    assert d.branches[0].url is None and "backend unreachable" in d.branches[0].error

@@ -142,6 +142,8 @@ def serve(ctx: Context, *, host: str, port: int, idle_for: str = DEFAULT_IDLE_FO
     announce(Served(url=url, host=host, port=bound, token=token))
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn stopped cleanly, then passed Ctrl-C on: stopping is what was asked, so exit 0
     finally:
         dashboards.engine.stop()
         sock.close()

@@ -525,6 +525,12 @@ def suite() -> list[Row]:
     return rows
 
 
+def ui_dashboard() -> list[Row]:
+    from benchmarks.ui import ui_rows  # the dashboard at 1,000 releases per environment (benchmarks/ui.py)
+
+    return ui_rows()
+
+
 # ----------------------------------------------------------------------------- report
 
 
@@ -542,7 +548,7 @@ def main() -> None:
     started = time.perf_counter()
     rows: list[Row] = []
     for section in (program_under_mocks, command_start, aws_calls, ecs_watch_calls, real_engine, local_builds,
-                    live_cluster):
+                    live_cluster, ui_dashboard):
         print(f"bench: {section.__name__}...", file=sys.stderr)
         rows += section()
     if not args.skip_suite:

@@ -35,8 +35,8 @@ def make_project(directory: Path, releases: int = RELEASES) -> Path:
 
     from infra.images import ImageRef
     from infra.manifest import Release, Rollback
-    from infra.release.file_store import FileStore
-    from infra.release.store import DEPLOYED, KNOWN_GOOD, Hold
+    from infra.release.stores.file import FileStore
+    from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold
 
     (directory / "Pulumi.yaml").write_text("name: bench\nruntime: python\n")
     for env in ("dev", "prod"):
@@ -156,7 +156,7 @@ def ui_rows(releases: int = RELEASES) -> list[Row]:
                          f"{statistics.median(history) / status:.2f}", f"page {len(page) // 1024} KiB"))
             from infra.images import ImageRef
             from infra.manifest import Release
-            from infra.release.file_store import FileStore
+            from infra.release.stores.file import FileStore
 
             store = FileStore(project / ".dockyard" / "releases" / "prod")
             current = store.current()

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from infra.release import cli
 from infra.release.context import AwsClients, Context
-from infra.release.oci import RegistryClients
+from infra.release.registries.oci import RegistryClients
 from infra.release.project import Project
 from infra.release.ui.command import listen
 from infra.release.ui.engine_reads import EngineReads

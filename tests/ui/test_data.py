@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from infra.images import ImageRef
 from infra.manifest import Release
-from infra.release.file_store import FileStore
+from infra.release.stores.file import FileStore
 from infra.release.ui import gather
 from infra.release.ui.engine_reads import EngineReads, EngineSnapshot
 from infra.release.ui.model import short_digest

@@ -8,7 +8,7 @@ import pytest
 
 from infra.images import ImageRef
 from infra.manifest import Release, Rollback
-from infra.release.file_store import FileStore
+from infra.release.stores.file import FileStore
 from infra.release.ui.metrics import delivery_metrics, duration_text
 from tests.support.pulumi_harness import fake_digest
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.errors import BadInput
-from infra.release.branches import parse_duration
+from infra.release.commands.branches import parse_duration
 from infra.release.context import Context
 
 DEFAULT_PORT = 8765

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 
 from infra import naming
 from infra.errors import DockyardError
-from infra.release import inspect
+from infra.release.commands import inspect
 from infra.release.context import Context
 from infra.release.project import REGISTRY, Environment
-from infra.release.store import StoredRelease
+from infra.release.stores.base import StoredRelease
 from infra.release.ui import metrics as delivery
 from infra.release.ui.engine_reads import EngineSnapshot
 from infra.release.ui.model import (BranchView, ChangeView, Dashboard, EnvironmentView, EventView, HoldView,

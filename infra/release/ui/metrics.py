@@ -18,7 +18,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 
-from infra.release.store import StoredRelease
+from infra.release.stores.base import StoredRelease
 from infra.release.ui.model import MetricsView, WeekView
 
 WEEKS = 12

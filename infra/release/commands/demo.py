@@ -131,15 +131,20 @@ class DemoResult:
                 f"  .venv/bin/dockyard history prod --project-dir {self.workdir}",
                 "The cluster and the registry keep running; stop them with: ./scripts/demo --down "
                 "(or ./scripts/cluster down, then ./scripts/engine down)",
-                f"Engine log: {self.engine_log}"]
+                f"Engine log: {self.engine_log}", *self.dashboard()]
         lines += ["", "Try next (with the engine's environment: eval \"$(./scripts/engine env)\"):",
                   f"  docker run --rm -d -p 127.0.0.1:8080:8080 --read-only --tmpfs /tmp {web}",
                   "  curl -s 127.0.0.1:8080/version",
                   f"  .venv/bin/dockyard status --project-dir {self.workdir}",
                   f"  kubectl apply -R -f {self.workdir / 'rendered' / 'prod'}   (the rendered manifests)",
                   "The registry keeps running; stop it and the engine with: ./scripts/engine down",
-                  f"Engine log: {self.engine_log}"]
+                  f"Engine log: {self.engine_log}", *self.dashboard()]
         return lines
+
+    def dashboard(self) -> list[str]:
+        """The last lines: how to look at all of it in a browser."""
+        return ["", "See the pipeline, history and metrics in a browser (http://127.0.0.1:8765/):",
+                f"  .venv/bin/dockyard ui --project-dir {self.workdir}"]
 
 
 def demo_trust() -> Any:

@@ -71,7 +71,7 @@ def test_the_page_shows_the_story_and_follows_a_promote_made_on_the_command_line
         prod, prod_release, prod_digests = stage(browser, "prod")
         assert "release 3" in prod_release and "held" in prod_release and prod_digests == builds["r1"]
         assert "release 2 misbehaves" in prod.find_element(By.CSS_SELECTOR, ".hold").text
-        waiting = browser.find_element(By.CSS_SELECTOR, '.promotion[data-target="prod"]')
+        waiting = browser.find_element(By.CSS_SELECTOR, '.promotion[data-into="prod"]')
         assert "dockyard promote prod --from dev --release-hold" in waiting.text
         shoot(browser, "pipeline")
 

@@ -114,7 +114,7 @@ def test_without_history_conventional_names_set_the_order(story):
                                              "dockyard:services": SERVICES, "dockyard:trust": "none"})
     d = dashboards(story).current()
     assert [e.name for e in d.environments] == ["dev", "qa", "staging", "prod"]
-    assert [(p.source, p.target) for p in d.promotions] == [("registry", "dev"), ("dev", "qa"), ("qa", "staging"),
+    assert [(p.source, p.into) for p in d.promotions] == [("registry", "dev"), ("dev", "qa"), ("qa", "staging"),
                                                            ("staging", "prod")]
     assert all(e.state == "no release" for e in d.environments)
 

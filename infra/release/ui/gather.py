@@ -196,7 +196,7 @@ def promotion_view(target: _Read, source: str, source_images: Mapping[str, str])
         note = f"{target.name} already runs {source}'s digests"
     else:
         note = None
-    return PromotionView(source=source, target=target.name, changes=changes, command=command, note=note)
+    return PromotionView(source=source, into=target.name, changes=changes, command=command, note=note)
 
 
 def record_view(stored: StoredRelease, outcome: str | None) -> RecordView:

@@ -101,7 +101,7 @@ class ChangeView:
 @dataclass(frozen=True)
 class PromotionView:
     source: str
-    target: str
+    into: str  # the environment the promote would write to
     changes: tuple[ChangeView, ...]
     command: str
     note: str | None = None
@@ -194,4 +194,4 @@ class Dashboard:
     engine_note: str
 
     def promotion_into(self, env: str) -> PromotionView | None:
-        return next((p for p in self.promotions if p.target == env), None)
+        return next((p for p in self.promotions if p.into == env), None)

@@ -150,3 +150,18 @@ def test_a_stack_the_engine_cannot_read_is_one_error_and_the_rest_still_shows(to
     assert "backend unreachable" in d.registry.error
     assert [e.version for e in d.environments] == [4, 3]
     assert d.branches[0].url is None and "backend unreachable" in d.branches[0].error
+
+
+def test_a_long_history_shows_its_newest_releases_and_says_how_many_there_are(told):
+    from infra.release.ui import views
+
+    history = told.context().store(told.project.app_environment("dev")).history()
+    timeline = gather.timeline_view("dev", history, limit=2)
+    assert [e.version for e in timeline.events] == [4, 3] and timeline.total == 4
+    d = dashboards(told).current()
+    page = views.render("history", d, live=True)
+    assert 'id="dev-v1"' in page  # the default limit keeps a short history whole
+    long = gather.build(told.context(), EngineSnapshot(), version="v", idle_for=timedelta(days=7), idle_text="7d",
+                        limit=2)
+    page = views.render("history", long, live=False)
+    assert 'id="dev-v1"' not in page and "The newest 2; <code>dockyard history dev</code> lists all 4." in page

@@ -36,6 +36,19 @@ def live_story(tmp_path, aws_region):
 
 
 def stage(browser, env: str):
+    """The stage's element, release line and digests; read again if the live update swapped it meanwhile."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for attempt in range(20):
+        try:
+            return _stage(browser, env)
+        except StaleElementReferenceException:
+            if attempt == 19:
+                raise
+            time.sleep(0.1)
+
+
+def _stage(browser, env: str):
     from selenium.webdriver.common.by import By
 
     element = browser.find_element(By.ID, f"stage-{env}")

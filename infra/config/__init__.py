@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
 from infra.targets.ecs import deployment as deployment_settings
@@ -21,7 +22,10 @@ from infra.errors import BadInput, ConfigError, ImageRefError
 from infra.images import ImageRef, is_digest
 from infra.targets.nomad.config import NomadSettings
 from infra.targets.nomad.config import parse as parse_nomad
+from infra.config.notify import NotifySettings, parse_notify
+from infra.config.spans import duration_setting
 from infra.config.trust import TrustPolicy, parse_trust
+from infra.config.windows import Windows, parse_windows
 
 NAMESPACE = "dockyard"
 # The `dockyard` command reads stack files without decrypting them: a secret value
@@ -49,7 +53,7 @@ COMMON_KEYS = ("role", "services", "serviceOverrides", "releaseParameter")
 REGISTRY_KEYS = ("prebuilt", "registry", "oci", "publish", "keepImages", "untaggedExpiryDays")
 APP_KEYS = ("target", "imageSource", "releaseDir", "registryStack", "ephemeral", "shareFrom",
             "database", "kubernetes", "network", "logRetentionDays", "certificateArn", "listenerPort",
-            "deployment", "trust", "nomad")
+            "deployment", "trust", "nomad", "windows", "notify", "soak")
 SERVICE_KEYS = ("port", "cpu", "memory", "desiredCount", "minCount", "maxCount",
                 "healthCheckPath", "healthCheckCommand", "path", "host", "environment", "secrets", "platform",
                 "priority", "databaseMaster", "deployment")
@@ -242,6 +246,9 @@ class AppSettings:
     listener_port: int | None = None  # ECS branch stack: its listener's port on the base's load balancer
     nomad: NomadSettings = NomadSettings()  # target nomad: the cluster and namespace of the job
     trust: TrustPolicy | None = None  # dockyard:trust; None: not set (promotions refuse until it is)
+    windows: Windows | None = None  # dockyard:windows: when promotions may happen
+    notify: NotifySettings | None = None  # dockyard:notify: webhooks told about promotions and rollbacks
+    soak: timedelta | None = None  # dockyard:soak: how long a release runs verified upstream before --auto
     role: Literal["app"] = "app"
 
 
@@ -509,6 +516,9 @@ def _app(values: dict[str, Any], stack: str, release_parameter: str, secrets: se
         listener_port=_listener_port(values.get("listenerPort"), share_from),
         nomad=parse_nomad(values.get("nomad"), is_secret="nomad" in secrets),
         trust=parse_trust(_json("trust", values["trust"])) if "trust" in values else None,
+        windows=parse_windows(_json("windows", values.get("windows"))),
+        notify=parse_notify(_json("notify", values.get("notify")), is_secret="notify" in secrets),
+        soak=duration_setting("soak", values.get("soak")),
     )
 
 

@@ -6,12 +6,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from infra.config.spans import duration_setting
 from infra.errors import ConfigError
 from infra.manifest import Release
-from infra.release.file_store import FileStore
+from infra.release.stores.file import FileStore
 from infra.release.insights import auto
-from infra.release.insights.windows import parse_windows
-from infra.release.store import DEPLOYED, KNOWN_GOOD, Hold
+from infra.config.windows import parse_windows
+from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold
 from tests.insights.test_metrics import images
 
 VERIFIED_AT = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday
@@ -80,7 +81,7 @@ def test_a_closed_window_waits_and_the_same_release_is_nothing_to_do(stores):
 
 
 def test_soak_must_be_a_duration():
-    assert auto.parse_soak("2d") == timedelta(days=2)
+    assert duration_setting("soak", "2d") == timedelta(days=2)
     with pytest.raises(ConfigError) as caught:
-        auto.parse_soak("a while")
+        duration_setting("soak", "a while")
     assert caught.value.message.startswith("dockyard:soak: got 'a while'; expected a duration")

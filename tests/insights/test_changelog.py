@@ -8,7 +8,7 @@ import pytest
 
 from infra.manifest import Release, Verification
 from infra.release.insights.changelog import History, compute, image_revision, service_changes
-from infra.release.oci import RegistryClients
+from infra.release.registries.oci import RegistryClients
 from infra.release.project import Project
 from tests.insights.gitrepo import shop
 from tests.support.oci_registry import start_registry

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from infra.manifest import Release
-from infra.release.file_store import FileStore
+from infra.release.stores.file import FileStore
 from infra.release.insights.metrics import compute
 from tests.support.pulumi_harness import fake_digest
 

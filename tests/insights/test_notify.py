@@ -7,7 +7,8 @@ import time
 import pytest
 
 from infra.errors import ConfigError
-from infra.release.insights.notify import Event, Notifier, parse_notify
+from infra.config.notify import parse_notify
+from infra.release.insights.notify import Event, Notifier
 from tests.insights.receivers import Receiver, down_url
 
 EVENT = Event(kind="promote", env="prod", text="dev:v3 -> prod: release 7 (deployed and verified)",

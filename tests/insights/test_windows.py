@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from infra.errors import ConfigError
-from infra.release.insights.windows import parse_windows, state
+from infra.config.windows import parse_windows
+from infra.release.insights.windows import state
 
 UTC = timezone.utc
 # Paris: UTC+1 in winter, UTC+2 from the last Sunday of March (2026-03-29).

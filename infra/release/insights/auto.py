@@ -12,26 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from infra.errors import ConfigError
+from infra.config.spans import describe
+from infra.config.windows import Windows
 from infra.release.insights import windows as freeze
 from infra.release.insights.metrics import parse_time
-from infra.release.insights.spans import EXPECTED, describe, parse_span
-from infra.release.store import KNOWN_GOOD, ReleaseStore
+from infra.release.stores.base import KNOWN_GOOD, ReleaseStore
 
 # Why an --auto run did not promote; the JSON document's `waiting` field.
 HELD, WINDOW, UNVERIFIED, SOAKING, SAME, SOURCE_HELD = ("held", "window", "unverified", "soaking", "same",
                                                         "source-held")
-
-
-def parse_soak(value: Any) -> timedelta | None:
-    """`dockyard:soak`: how long a release must have run verified in the source environment. None: not set."""
-    if value is None:
-        return None
-    span = parse_span(value)
-    if span is None:
-        shown = repr(value) if isinstance(value, str) else value
-        raise ConfigError(f"dockyard:soak: got {shown}; expected {EXPECTED}")
-    return span
 
 
 @dataclass(frozen=True)
@@ -55,7 +44,7 @@ class Gate:
 
 
 def decide(*, env: str, source: str, soak: timedelta, target: ReleaseStore, source_store: ReleaseStore,
-           windows: freeze.Windows | None, services: set[str], now: datetime) -> Gate:
+           windows: Windows | None, services: set[str], now: datetime) -> Gate:
     """Check every condition in order; the first unmet one is the answer."""
     hold = target.hold()
     if hold is not None:

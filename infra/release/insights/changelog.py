@@ -261,7 +261,7 @@ def image_revision(registries: Any, ref: str, recorded: Verification | None) -> 
     if recorded is not None and recorded.commit:
         return recorded.commit, None
     try:
-        from infra.release.oci import api_repository
+        from infra.release.registries.oci import api_repository
 
         image = ImageRef.parse_pinned(ref)
         config = registries.for_ref(image).image_config(api_repository(image), image.digest or "")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
+
+from infra.errors import ConfigError
 
 _SHORT = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 _ISO = re.compile(r"^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
@@ -39,3 +42,14 @@ def describe(span: timedelta) -> str:
             parts.append(f"{seconds // size}{unit}")
             seconds %= size
     return " ".join(parts[:2])
+
+
+def duration_setting(path: str, value: Any) -> timedelta | None:
+    """A `dockyard:` duration key (e.g. `soak`), or a ConfigError naming it. None: not set."""
+    if value is None:
+        return None
+    span = parse_span(value)
+    if span is None:
+        shown = repr(value) if isinstance(value, str) else value
+        raise ConfigError(f"dockyard:{path}: got {shown}; expected {EXPECTED}")
+    return span

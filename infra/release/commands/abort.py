@@ -21,6 +21,7 @@ from infra.release.context import Context, require_confirmation
 from infra.release.project import pin_hint
 from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold
 from infra.targets.checks import VerificationFailed
+from infra.release.insights import hooks as insights
 
 STARTED = frozenset({"PENDING", "IN_PROGRESS"})
 
@@ -98,6 +99,9 @@ def abort(ctx: Context, env_name: str, *, reason: str | None, yes: bool) -> Abor
     store.set_hold(Hold(version=appended.version, reason=why, by=ctx.user, at=ctx.timestamp()))
     result = AbortResult(env=env_name, aborted=current.version, restored=to, version=appended.version,
                          images=images, services=stopped)
+    insights.notify(ctx, env, "abort", f"release {current.version} of {env_name} aborted ({why}); {', '.join(stopped)} "
+                                       f"go back to release {to}", version=appended.version, aborted=current.version)
+    insights.notify(ctx, env, "hold", f"{env_name} is held: release {current.version} aborted", version=appended.version)
     ctx.log(f"Aborting release {current.version} of {env_name} (recorded as release {appended.version})...")
     final = ecs_deploy.watch(ctx, ecs, running, env=env_name)
     for t in running:

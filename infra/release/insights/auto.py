@@ -79,3 +79,58 @@ def decide(*, env: str, source: str, soak: timedelta, target: ReleaseStore, sour
         return Gate(env, source, SAME, f"{env} already runs what {source}:v{good} has", candidate=good)
     return Gate(env, source, None, f"{source}:v{good} has soaked {describe(ran)} (>= {describe(soak)})",
                 candidate=good)
+
+
+@dataclass
+class AutoPromoted:
+    """An --auto run that promoted: the promote's own result, and why the gate let it through."""
+
+    promoted: Any  # commands.promotion.PromoteResult
+    gate: Gate
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.promoted.to_json(), "promoted": True, "waiting": None, "message": self.gate.message,
+                "candidate": self.gate.candidate}
+
+    def lines(self) -> list[str]:
+        return [f"Soaked: {self.gate.message}.", *self.promoted.lines()]
+
+
+def promote_when_ready(ctx: Any, env_name: str, source_name: str, *, services: list[str], reason: str | None,
+                       deploy: bool, auto_rollback: bool, override_window: bool = False,
+                       release_hold: bool = False) -> Gate | AutoPromoted:
+    """`promote ENV --from SRC --auto`: promote when the gate says so (no prompt: it is meant for CI),
+    else return the gate's answer, which the command prints and exits 0 on."""
+    from infra.errors import BadInput
+    from infra.release.commands import promotion
+    from infra.release.project import REGISTRY
+
+    if override_window or release_hold:
+        raise BadInput("--auto never overrides a window or lifts a hold",
+                       hint="leave out --override-window and --release-hold, or promote without --auto")
+    if source_name == REGISTRY:
+        raise BadInput("--auto promotes from an environment, whose known-good release can soak; not from registry",
+                       hint=f"dockyard promote {env_name} --from <environment> --auto")
+    env = ctx.project.app_environment(env_name)
+    soak = getattr(env.settings, "soak", None)
+    if soak is None:
+        raise BadInput(f"{env_name} has no dockyard:soak: --auto needs to know how long a release must run "
+                       f"verified in {source_name} first", hint=f"set it in Pulumi.{env_name}.yaml, e.g. "
+                                                               "dockyard:soak: 24h")
+    source_env = ctx.project.app_environment(source_name)
+    if env.follows_stack or source_env.follows_stack:
+        from infra.release.project import pin_hint
+
+        raise BadInput(f"{env_name if env.follows_stack else source_name} follows the registry stack; --auto needs "
+                       "release stores on both sides", hint=pin_hint(env_name if env.follows_stack else source_name))
+    gate = decide(env=env_name, source=source_name, soak=soak, target=ctx.store(env),
+                  source_store=ctx.store(source_env), windows=getattr(env.settings, "windows", None),
+                  services=set(env.settings.services), now=ctx.now())
+    if gate.waiting is not None:
+        ctx.log(gate.lines()[0])
+        return gate
+    ctx.log(f"{source_name} -> {env_name}: {gate.message}; promoting")
+    result = promotion.promote(ctx, env_name, source_name, services=services, deploy=deploy, yes=True,
+                               release_hold=False, auto_rollback=auto_rollback,
+                               reason=reason or f"auto: {source_name}:v{gate.candidate} soaked {describe(soak)}")
+    return AutoPromoted(promoted=result, gate=gate)

@@ -17,7 +17,7 @@ EVENTS = ("promote", "verification-failed", "automatic-rollback", "rollback", "a
 FORMATS = ("json", "slack")
 NOTIFY_KEYS = ("webhooks", "timeout", "retries")
 WEBHOOK_KEYS = ("url", "urlEnv", "format", "events")
-MAX_WAIT = 30.0  # the longest a command's exit waits for undelivered events
+MAX_WAIT = 10.0  # the longest a command's exit waits for undelivered events
 _ENV_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 

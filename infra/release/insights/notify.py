@@ -87,16 +87,25 @@ def _reason(err: object) -> str:
     return text.split(": ", 1)[-1][:120]
 
 
+class _Lane:
+    """One webhook's queue and sender thread: its events go out in order, whatever the other webhooks do."""
+
+    def __init__(self, notifier: Notifier, hook: Webhook) -> None:
+        self.queue: queue.Queue[tuple[NotifySettings, Event] | None] = queue.Queue()
+        self.need = 0.0  # seconds the queued events may take at worst
+        self.thread = threading.Thread(target=notifier._drain, args=(hook, self.queue), name="dockyard-notify",
+                                       daemon=True)
+        self.thread.start()
+
+
 class Notifier:
-    """One background sender per command. `send` never blocks; `close` waits at most a bounded time."""
+    """Background senders, one per webhook. `send` never blocks; `close` waits at most a bounded time."""
 
     def __init__(self, log: Callable[[str], None], *, sender: Callable[..., tuple[bool, str]] = post) -> None:
         self.log = log
         self.sender = sender
         self.deliveries: list[Delivery] = []
-        self._queue: queue.Queue[tuple[NotifySettings, Webhook, Event] | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._wait = 0.0
+        self._lanes: dict[Webhook, _Lane] = {}
         self._lock = threading.Lock()
 
     def send(self, settings: NotifySettings | None, event: Event) -> int:
@@ -105,23 +114,23 @@ class Notifier:
             return 0
         queued = 0
         for hook in settings.webhooks:
-            if event.kind in hook.events:
-                self._queue.put((settings, hook, event))
-                self._wait += settings.wait
-                queued += 1
-        if queued:
+            if event.kind not in hook.events:
+                continue
             with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._drain, name="dockyard-notify", daemon=True)
-                    self._thread.start()
+                lane = self._lanes.get(hook)
+                if lane is None:
+                    lane = self._lanes[hook] = _Lane(self, hook)
+                lane.need += settings.wait
+            lane.queue.put((settings, event))
+            queued += 1
         return queued
 
-    def _drain(self) -> None:
+    def _drain(self, hook: Webhook, lane: queue.Queue[tuple[NotifySettings, Event] | None]) -> None:
         while True:
-            item = self._queue.get()
+            item = lane.get()
             if item is None:
                 return
-            settings, hook, event = item
+            settings, event = item
             started = time.monotonic()
             url = hook.resolve()
             if not url:
@@ -134,22 +143,28 @@ class Notifier:
                     ok, detail = False, f"failed ({type(err).__name__}: {err})"
             delivery = Delivery(webhook=hook.describe(), event=event.kind, ok=ok, detail=detail,
                                 seconds=time.monotonic() - started)
-            self.deliveries.append(delivery)
+            with self._lock:
+                self.deliveries.append(delivery)
             if not ok:
                 self.log(f"warning: notify {delivery.webhook}: {event.kind} event for {event.env} not delivered: "
                          f"{detail}")
 
     def close(self, wait: float | None = None) -> int:
-        """Let queued events go out for at most `wait` seconds (default: what the queued webhooks need,
-        capped at MAX_WAIT); returns how many were left undelivered."""
-        thread = self._thread
-        if thread is None:
+        """Let queued events go out for at most `wait` seconds (default: what the slowest webhook's queue
+        needs, capped at MAX_WAIT); returns how many were left undelivered."""
+        with self._lock:
+            lanes, self._lanes = list(self._lanes.values()), {}
+        if not lanes:
             return 0
-        self._queue.put(None)
-        thread.join(min(MAX_WAIT, self._wait) if wait is None else wait)
-        if not thread.is_alive():
-            self._thread, self._wait = None, 0.0
-            return 0
-        pending = self._queue.qsize()  # those behind the one in flight; the stop marker stands for that one
-        self.log(f"warning: notify: stopped waiting for {pending} event delivery(ies); the command's outcome stands")
+        bound = min(MAX_WAIT, max(lane.need for lane in lanes)) if wait is None else wait
+        deadline = time.monotonic() + bound
+        for lane in lanes:
+            lane.queue.put(None)
+        for lane in lanes:
+            lane.thread.join(max(deadline - time.monotonic(), 0))
+        # Those behind the one in flight; the stop marker stands for the one in flight.
+        pending = sum(lane.queue.qsize() for lane in lanes if lane.thread.is_alive())
+        if pending:
+            self.log(f"warning: notify: stopped waiting after {bound:.0f}s for {pending} event delivery(ies); "
+                     "the command's outcome stands")
         return pending

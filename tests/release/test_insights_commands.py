@@ -263,3 +263,16 @@ def test_metrics_over_promotions_a_failure_and_its_rollback(dockyard, monkeypatc
     assert dockyard("metrics", "preview")[0] == 2  # follows the registry stack: no history
     known = dockyard("status", "prod", "--json")[1]["environments"]["prod"]["knownGood"]
     assert known == 4 and KNOWN_GOOD
+
+
+def test_the_pull_request_comment_lists_the_commits_the_branch_brings(dockyard):
+    c = with_history(dockyard)
+    seed(dockyard)
+    code, _, err = dockyard("branch", "up", "fix-x", "--image", f"web={ref('web', 'v2')}", "--json")
+    assert code == 0, err
+    code, out, _ = dockyard("branch", "preview", "fix-x", "--json")
+    assert code == 0 and [x["sha"] for x in out["changelog"]["web"]["commits"]] == [c["web2"], c["web1"]]
+    comment = out["comment"]
+    assert "#### Commits this preview runs that its base does not" in comment
+    assert f"- `{c['web1'][:7]}` web: new greeting (Grace, 2026-01-02)" in comment
+    assert "worker" not in out["changelog"]

@@ -74,3 +74,41 @@ def flush(ctx: Any, wait: float | None = None) -> None:
     notifier = getattr(ctx, "notifier", None)
     if notifier is not None:
         notifier.close(wait)
+
+
+def branch_changelog(ctx: Any, branch_release: Release | None) -> Changelog | None:
+    """What a branch stack runs that its base does not: the commits its own images bring over the base
+    release it was seeded from (its `source`, e.g. `dev:v3+branch`). None when that cannot be told."""
+    try:
+        source = (branch_release.source or "") if branch_release else ""
+        base_name, _, version = source.split("+", 1)[0].partition(":v")
+        if not base_name or not version.isdigit():
+            return None
+        base = ctx.store(ctx.project.app_environment(base_name)).get(int(version))
+        if base is None:
+            return None
+        return compute(ctx, base.release, branch_release.image_strings(), new_recorded=branch_release.verified)
+    except Exception as err:  # noqa: BLE001 - a comment without a changelog is still a comment
+        ctx.log(f"changelog: not available ({type(err).__name__}: {err})")
+        return None
+
+
+def markdown(log: Changelog | None) -> str:
+    """The changelog as a pull-request comment section ('' when there is nothing to say)."""
+    if log is None or not log.services:
+        return ""
+    lines = ["#### Commits this preview runs that its base does not", ""]
+    for change in log.services:
+        if change.arriving_total is None:
+            lines.append(f"- **{change.service}**: {_plain(change.note or 'history not available')}")
+            continue
+        lines.append(f"- **{change.service}**: {change.arriving_total} commit(s) to its build inputs")
+        lines += [f"  - `{c.short}` {_plain(c.subject)} ({_plain(c.author)}, {c.date[:10]})" for c in change.arriving]
+        if change.arriving_total > len(change.arriving):
+            lines.append(f"  - ... and {change.arriving_total - len(change.arriving)} more")
+    return "\n".join(lines) + "\n\n"
+
+
+def _plain(text: str) -> str:
+    """Commit text as inert markdown: no HTML (the comment's marker is an HTML comment), no mentions."""
+    return text.replace("<", "&lt;").replace(">", "&gt;").replace("@", "@\u200b").replace("`", "'")

@@ -33,6 +33,7 @@ from infra.release.context import Context
 from infra.release.engine import AutomationDeployer
 from infra.release.registries.local_build import Engine, build_local
 from infra.release.project import Project
+from infra.release.insights.receiver import LoopbackReceiver
 
 SERVICES = ("web", "worker")
 BRANCH = "feature/demo-banner"
@@ -106,11 +107,12 @@ class DemoResult:
     builds: dict[str, int] = field(default_factory=dict)  # "built" / "unchanged": counts over every build step
     engine_log: str = ""
     kubeconfig: str | None = None  # the live cluster's, when the stacks deployed to one
+    insights: dict[str, Any] = field(default_factory=dict)  # "metrics" of prod, "notifications" heard
 
     def to_json(self) -> dict[str, Any]:
         data = {"workdir": str(self.workdir), "registry": self.registry, "steps": self.steps,
                 "rendered": self.rendered, "environments": self.environments, "builds": self.builds,
-                "engineLog": self.engine_log}
+                "engineLog": self.engine_log, **self.insights}
         if self.kubeconfig:
             data["kubeconfig"] = self.kubeconfig
         return data
@@ -309,6 +311,8 @@ def run_demo(project_root: Path, workdir: Path, log: Callable[[str], None]) -> D
         reset_namespaces(Path(kubeconfig), ("shop-dev", "shop-prod"), log)
         set_kubeconfig(workdir, ("dev", "prod"), Path(kubeconfig))
     engine_log = workdir / "engine.log"
+    receiver = LoopbackReceiver()  # dev's and prod's dockyard:notify: promotes, failures, rollbacks, holds
+    receiver.subscribe([project.config_file(s) for s in ("dev", "prod")])
     ctx = Context(project=project,
                   deployer_factory=lambda: AutomationDeployer(project.dir, log=log, engine_log=engine_log),
                   log=log, confirm=None, user="demo", health_timeout=45.0)
@@ -375,6 +379,7 @@ def run_demo(project_root: Path, workdir: Path, log: Callable[[str], None]) -> D
 
         story.step("Promote it into dev: verification fails, dev rolls back to its known-good release by itself",
                    broken)
+    result.insights = receiver.finale(story, ctx)  # prod's delivery metrics; the events the receiver heard
     for env_name in ("dev", "prod"):
         current = ctx.store(project.environment(env_name)).current()
         if current is not None:

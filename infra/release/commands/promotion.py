@@ -228,7 +228,7 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
         ctx.log(f"  {change.service}: {change.old or '(none)'} -> {change.new}")
     # What each changed service brings, in commits, shown before the question and recorded in the release.
     changelog = insights.changelog(ctx, current.release if current else None, {c.service: c.new for c in changes},
-                                   proven=proven, recorded=source.release.verified)
+                                   proven=proven, recorded=source.release.verified, show=not yes)
     require_confirmation(ctx, f"Promote {source.label} -> {env_name}?", yes=yes)
     release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=source.label,
                       commit=_commit(source.release), by=ctx.user, reason=reason, at=ctx.timestamp(),
@@ -356,7 +356,7 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
     carried = {s: v for s, v in target.release.verified.items() if s in changed}
     # The same changelog as the promote that brought them, reversed: the commits that leave.
     changelog = insights.changelog(ctx, current.release, changed, recorded=target.release.verified,
-                                   direction="leave")
+                                   direction="leave", show=not yes)
     require_confirmation(ctx, f"Roll {env_name} back to release {to}?", yes=yes)
     release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=f"rollback:v{to}",
                       commit=target.release.commit, by=ctx.user,

@@ -42,15 +42,16 @@ def window_gate(ctx: Any, env: Any, *, override: bool, reason: str | None, sourc
 
 def changelog(ctx: Any, old: Release | None, new_images: Mapping[str, str], *,
               proven: Mapping[str, Verification] | None = None,
-              recorded: Mapping[str, Verification] | None = None, direction: str = "arrive") -> Changelog:
-    """The changelog of `old` -> `new_images` (changed services only), logged as it is shown before the
-    confirmation. Never raises."""
+              recorded: Mapping[str, Verification] | None = None, direction: str = "arrive",
+              show: bool = True) -> Changelog:
+    """The changelog of `old` -> `new_images` (changed services only); `show`: log it, for the question that
+    follows (with --yes there is none, and the result's text carries it). Never raises."""
     try:
         log = compute(ctx, old, new_images, proven, new_recorded=recorded)
     except Exception as err:  # noqa: BLE001 - a changelog never stops a promotion or a rollback
         ctx.log(f"changelog: not available ({type(err).__name__}: {err})")
         return Changelog()
-    for line in log.lines(direction):
+    for line in log.lines(direction) if show else []:
         ctx.log(f"  {line}")
     return log
 

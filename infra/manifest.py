@@ -69,6 +69,58 @@ class Verification:
         return {k: getattr(self, a) for k, a in _VERIFICATION_FIELDS.items() if getattr(self, a) is not None}
 
 
+_CHANGE_FIELDS = {"from": "old", "to": "new", "commits": "commits", "leaving": "leaving", "oldest": "oldest",
+                  "newest": "newest", "note": "note"}
+
+
+@dataclass(frozen=True)
+class ChangeSummary:
+    """One service's changelog as the release records it: the image revisions on either side, how many
+    commits to its build inputs arrive and leave, and the commit times of the arriving ones (for lead time).
+    The commits themselves are read from git again when shown; `note` says why they could not be."""
+
+    old: str | None = None
+    new: str | None = None
+    commits: int | None = None
+    leaving: int | None = None
+    oldest: str | None = None
+    newest: str | None = None
+    note: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> ChangeSummary:
+        if not isinstance(data, dict) or set(data) - set(_CHANGE_FIELDS):
+            raise ManifestError(f"{where}: expected an object of {', '.join(_CHANGE_FIELDS)}")
+        for key, value in data.items():
+            number = key in ("commits", "leaving")
+            ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0 if number
+                                   else isinstance(value, str))
+            if not ok:
+                raise ManifestError(f"{where}.{key}: expected {'a count' if number else 'a string'}")
+        return cls(**{_CHANGE_FIELDS[k]: v for k, v in data.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, a) for k, a in _CHANGE_FIELDS.items() if getattr(self, a) is not None}
+
+
+@dataclass(frozen=True)
+class Override:
+    """A promotion made while a freeze window was closed (`--override-window`): which window, and why."""
+
+    window: str
+    reason: str
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Override:
+        if not isinstance(data, dict) or set(data) != {"window", "reason"} or not all(
+                isinstance(v, str) for v in data.values()):
+            raise ManifestError(f"{where}: 'override' must be an object of window, reason")
+        return cls(window=data["window"], reason=data["reason"])
+
+    def to_dict(self) -> dict[str, str]:
+        return {"window": self.window, "reason": self.reason}
+
+
 # SSM's advanced tier caps a value at 8 KiB; anything near that is not a manifest.
 MAX_MANIFEST_BYTES = 8192
 
@@ -85,6 +137,8 @@ class Release:
     at: str | None = None
     rollback: Rollback | None = None
     verified: Mapping[str, Verification] = field(default_factory=dict)  # service -> what the trust gate proved
+    changelog: Mapping[str, ChangeSummary] = field(default_factory=dict)  # service -> what changed, in commits
+    override: Override | None = None  # promoted through a closed freeze window
     schema: int = field(default=SCHEMA)
 
     @classmethod
@@ -106,7 +160,8 @@ class Release:
         schema = data.get("schema")
         if schema != SCHEMA or isinstance(schema, bool):
             raise ManifestError(f"{where}: schema is {schema!r}; this dockyard reads schema {SCHEMA}")
-        unknown = sorted(set(data) - {"schema", "images", "rollback", "verified", *_OPTIONAL_TEXT})
+        unknown = sorted(set(data) - {"schema", "images", "rollback", "verified", "changelog", "override",
+                                      *_OPTIONAL_TEXT})
         if unknown:
             raise ManifestError(f"{where}: unknown field(s) {', '.join(map(str, unknown))}")
         raw_images = data.get("images")
@@ -139,7 +194,13 @@ class Release:
             if service not in images:
                 raise ManifestError(f"{where}: verified.{service}: no such image in this release")
             verified[service] = Verification.from_dict(entry, f"{where}: verified.{service}")
-        return cls(images=images, rollback=rollback, verified=verified, **extras)
+        raw_changelog = data.get("changelog") or {}
+        if not isinstance(raw_changelog, dict) or set(raw_changelog) - set(images):
+            raise ManifestError(f"{where}: 'changelog' must be an object of service (of this release) -> changes")
+        changelog = {s: ChangeSummary.from_dict(c, f"{where}: changelog.{s}") for s, c in raw_changelog.items()}
+        override = Override.from_dict(data["override"], where) if data.get("override") is not None else None
+        return cls(images=images, rollback=rollback, verified=verified, changelog=changelog, override=override,
+                   **extras)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"schema": self.schema, "images": {k: str(v) for k, v in sorted(self.images.items())}}
@@ -151,6 +212,10 @@ class Release:
             data["rollback"] = self.rollback.to_dict()
         if self.verified:
             data["verified"] = {s: v.to_dict() for s, v in sorted(self.verified.items())}
+        if self.changelog:
+            data["changelog"] = {s: c.to_dict() for s, c in sorted(self.changelog.items())}
+        if self.override is not None:
+            data["override"] = self.override.to_dict()
         return data
 
     def to_json(self) -> str:

@@ -10,7 +10,10 @@ from infra import naming, targets
 from infra.config.services import check_routing, merged_services, service
 from infra.config.keys import LOG_RETENTION_DAYS
 from infra.config.settings import AppSettings
+from infra.config.notify import parse_notify
+from infra.config.spans import duration_setting
 from infra.config.trust import parse_trust
+from infra.config.windows import parse_windows
 from infra.errors import ConfigError
 from infra.targets.ecs import deployment as deployment_settings
 from infra.targets.ecs.config import network
@@ -70,6 +73,9 @@ def app_settings(values: dict[str, Any], stack: str, release_parameter: str, sec
         listener_port=_listener_port(values.get("listenerPort"), share_from),
         nomad=parse_nomad(values.get("nomad"), is_secret="nomad" in secrets),
         trust=parse_trust(decode("trust", values["trust"])) if "trust" in values else None,
+        windows=parse_windows(decode("windows", values.get("windows"))),
+        notify=parse_notify(decode("notify", values.get("notify")), is_secret="notify" in secrets),
+        soak=duration_setting("soak", values.get("soak")),
     )
     target.check_settings(settings)
     return settings

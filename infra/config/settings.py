@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 from infra import naming
+from infra.config.notify import NotifySettings
 from infra.config.trust import TrustPolicy
+from infra.config.windows import Windows
 from infra.targets.ecs.config import DatabaseSettings, NetworkSettings, SharedDatabase
 from infra.targets.ecs.deployment import DeploymentSettings
 from infra.targets.kubernetes.config import KubernetesSettings, SecretDatabaseSettings
@@ -114,6 +117,9 @@ class AppSettings:
     listener_port: int | None = None  # ECS branch stack: its listener's port on the base's load balancer
     nomad: NomadSettings = NomadSettings()  # target nomad: the cluster and namespace of the job
     trust: TrustPolicy | None = None  # dockyard:trust; None: not set (promotions refuse until it is)
+    windows: Windows | None = None  # dockyard:windows: when promotions may happen
+    notify: NotifySettings | None = None  # dockyard:notify: webhooks told about promotions and rollbacks
+    soak: timedelta | None = None  # dockyard:soak: how long a release runs verified upstream before --auto
     role: Literal["app"] = "app"
 
 

@@ -99,8 +99,10 @@ def run(operation: Callable[[Any], Any], *, as_json: bool, project_dir: Path | N
     """Run one operation; print its result, or one error line (and hint), and exit with the documented code."""
     from infra.release.failures import as_dockyard_error
 
+    ctx = None
     try:
-        result = operation(make_context(project_dir))
+        ctx = make_context(project_dir)
+        result = operation(ctx)
     except typer.Exit:
         raise
     except Exception as err:  # noqa: BLE001 - every failure leaves through the same door
@@ -114,6 +116,11 @@ def run(operation: Callable[[Any], Any], *, as_json: bool, project_dir: Path | N
         if failure.hint:
             _log(f"hint: {failure.hint}")
         raise typer.Exit(failure.exit_code) from None
+    finally:
+        if getattr(ctx, "notifier", None) is not None:  # events queued during the command: a bounded wait
+            from infra.release.insights.hooks import flush
+
+            flush(ctx)
     if as_json:
         typer.echo(json.dumps(result.to_json(), sort_keys=True))
     elif hasattr(result, "table"):
@@ -162,13 +169,27 @@ def promote(
     release_hold: bool = typer.Option(False, "--release-hold", help="Lift a rollback's hold on ENV."),
     no_rollback: bool = typer.Option(False, "--no-rollback", help="If the deploy fails verification, leave it: "
                                                                   "do not roll back to known-good by itself."),
+    override_window: bool = typer.Option(False, "--override-window", help="Promote even though ENV's freeze "
+                                                                          "window is closed (needs --reason)."),
+    auto: bool = typer.Option(False, "--auto", help="Only if SRC's known-good release has soaked for ENV's "
+                                                    "dockyard:soak, ENV is not held and its window is open; "
+                                                    "else say why and exit 0 (for scheduled jobs)."),
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Promote SRC's current release into ENV: write it, deploy it, verify it."""
     from infra.release.commands import promotion
 
+    if auto:
+        from infra.release.insights.auto import promote_when_ready
+
+        run(lambda ctx: promote_when_ready(ctx, env, source, services=service, reason=reason, deploy=not no_deploy,
+                                           auto_rollback=not no_rollback, override_window=override_window,
+                                           release_hold=release_hold),
+            as_json=as_json, project_dir=project_dir, debug=debug)
+        return
     run(lambda ctx: promotion.promote(ctx, env, source, services=service, reason=reason, deploy=not no_deploy,
-                                      yes=yes, release_hold=release_hold, auto_rollback=not no_rollback),
+                                      yes=yes, release_hold=release_hold, auto_rollback=not no_rollback,
+                                      override_window=override_window),
         as_json=as_json, project_dir=project_dir, debug=debug)
 
 
@@ -236,6 +257,18 @@ def history(
     run(lambda ctx: inspect.history(ctx, env, limit), as_json=as_json, project_dir=project_dir, debug=debug)
 
 
+@app.command()
+def metrics(
+    envs: list[str] = typer.Argument(None, help="Environments (default: every app stack with a release store)."),
+    since: str = typer.Option("30d", "--since", help="The period: releases written in the last 30d, 12w, 90d..."),
+    as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
+) -> None:
+    """Delivery metrics per environment: deployment frequency, lead time, change failure rate, time to restore."""
+    from infra.release.insights.report import metrics as report
+
+    run(lambda ctx: report(ctx, envs or [], since), as_json=as_json, project_dir=project_dir, debug=debug)
+
+
 # ----------------------------------------------------------------------------- branch stacks
 
 
@@ -299,17 +332,10 @@ def demo(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Walk the whole release story on the real engine and a local backend."""
-    from infra.release.commands.demo import run_demo
+    from infra.release.commands.demo import story
 
-    def story(ctx: Any) -> Any:
-        result = run_demo(ctx.project.dir, (workdir or ctx.project.dir / ".dockyard" / "demo").resolve(), _log)
-        if nomad:
-            from infra.release.commands.demo_nomad import chapter
-
-            chapter(result, _log)
-        return result
-
-    run(story, as_json=as_json, project_dir=project_dir, debug=debug)
+    run(lambda ctx: story(ctx, workdir, nomad=nomad, log=_log), as_json=as_json, project_dir=project_dir,
+        debug=debug)
 
 
 @app.command()

@@ -60,6 +60,7 @@ class Context:
     ecs_timeout: float = 7200.0
     sleep: Callable[[float], None] = time.sleep
     verifier: Any = None  # the trust gate's signature checker; None: cosign, made on first use
+    notifier: Any = None  # insights.notify.Notifier: sends events in the background; made on first event
     _deployer: Deployer | None = None
 
     @property

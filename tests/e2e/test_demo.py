@@ -33,7 +33,7 @@ def test_demo_builds_real_images_and_every_release_names_digests_the_registry_se
     assert result["registry"] == os.environ["DOCKYARD_REGISTRY"]
     live = "kubeconfig" in result  # KUBECONFIG named a cluster that answers: dev and prod deployed to it
     # On a cluster: prod's pods after promote and after rollback, and the broken web's automatic rollback.
-    assert len(result["steps"]) == (17 if live else 13)
+    assert len(result["steps"]) == (19 if live else 15)
     if os.environ.get("DOCKYARD_SIGNING_PUBLIC_KEY"):
         # The gate refused the unsigned copy once, with the service, the digest and the reason; every
         # release records who signed its images.
@@ -68,6 +68,16 @@ def test_demo_builds_real_images_and_every_release_names_digests_the_registry_se
     assert result["environments"]["prod"]["version"] == 3
     history = sorted((workdir / "releases" / "prod" / "versions").glob("*.json"))
     assert len(history) == 3 and json.loads(history[-1].read_text())["source"] == "rollback:v1"
+    # prod's second promote carried web's changelog (the demo's commit to web) and none for worker.
+    second = json.loads(history[1].read_text())
+    assert set(second["changelog"]) == {"web"} and second["changelog"]["web"]["commits"] == 1, second
+    assert "web: 1 commit(s) to its build inputs" in proc.stderr and "web: new greeting (dockyard demo" in proc.stderr
+    # The loopback receiver heard the promotes (and on a cluster, dev's automatic rollback); prod's metrics.
+    heard = [(n["event"], n["env"]) for n in result["notifications"]]
+    assert ("promote", "prod") in heard and (not live or ("automatic-rollback", "dev") in heard), heard
+    figures = result["metrics"]["environments"]["prod"]
+    assert figures["deploymentFrequency"]["deployments"] == 2 and figures["changeFailureRate"]["failed"] == 1
+    assert "change failure rate    50% (1 of 2: 1 manual)" in proc.stderr
 
 
 def _check_live(result: dict, workdir) -> None:

@@ -57,6 +57,8 @@ def test_rollback_appends_an_old_release_and_history_is_newest_first(dockyard):
     dockyard("promote", "prod", "--from", "dev", "--no-deploy", "--yes")
     code, out, _ = dockyard("rollback", "prod", "--to", "1", "--no-deploy", "--yes", "--json")
     assert code == 0
+    changelog = out.pop("changelog")  # per service going back; these images record no commit to compare
+    assert sorted(changelog) == ["web", "worker"] and all(c["count"] is None for c in changelog.values())
     assert out == {"env": "prod", "version": 3, "restored": 1, "images": images("seed"), "deployed": False,
                    "verified": False, "held": True}
     assert history_versions(dockyard, "prod") == [3, 2, 1]

@@ -34,8 +34,22 @@ def uses(node) -> list[str]:
     return found
 
 
-def test_there_are_the_four_workflows():
-    assert {p.stem for p in WORKFLOWS} == {"build", "preview", "promote", "gc"}
+def test_there_are_the_five_workflows():
+    assert {p.stem for p in WORKFLOWS} == {"build", "preview", "promote", "gc", "auto-promote"}
+
+
+def test_auto_promotion_is_scheduled_soak_gated_and_reads_full_history():
+    workflow = load(ROOT / ".github/workflows/auto-promote.yml")
+    assert workflow[True]["schedule"]  # YAML reads the key `on` as True
+    job = workflow["jobs"]["promote"]
+    scripts = "\n".join(s.get("run", "") for s in steps_of(job))
+    assert '--auto' in scripts and "--override-window" not in scripts and "--release-hold" not in scripts
+    checkout = next(s for s in steps_of(job) if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0
+    # never alongside a manual promotion of the same environment
+    assert job["concurrency"]["group"] == "promote-${{ matrix.env }}"
+    manual = load(ROOT / ".github/workflows/promote.yml")["concurrency"]["group"]
+    assert manual == "promote-${{ inputs.env }}"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: p.parent.name + "/" + p.name)

@@ -36,13 +36,15 @@ class BranchResult:
     changes: dict[str, int] = field(default_factory=dict)
     text: str = ""
     removal: ImageRemoval = field(default_factory=ImageRemoval)  # destroy: the branch-only images
+    changelog: Any = None  # preview: insights.changelog.Changelog of the branch's images over its base's
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"branch": self.branch, "stack": self.stack, "action": self.action}
         if self.action == "up":
             data.update(version=self.version, images=self.images, url=self.url, deployed=True)
         if self.action == "preview":
-            data.update(changes=self.changes, comment=self.comment())
+            data.update(changes=self.changes, comment=self.comment(),
+                        changelog=self.changelog.to_json() if self.changelog else {})
         if self.action == "destroy":
             data.update(destroyed=True, **self.removal.to_json())
         return data
@@ -50,8 +52,10 @@ class BranchResult:
     def comment(self) -> str:
         """A pull-request comment body; the marker lets CI find and edit the same comment on each push."""
         summary = ", ".join(f"{op} {n}" for op, n in sorted(self.changes.items()) if op != "same") or "no changes"
+        from infra.release.insights.hooks import markdown
+
         return (f"{PREVIEW_MARKER.format(stack=self.stack)}\n### dockyard preview: `{self.stack}`\n\n"
-                f"Changes: {summary}\n\n<details><summary>pulumi preview</summary>\n\n```\n"
+                f"Changes: {summary}\n\n{markdown(self.changelog)}<details><summary>pulumi preview</summary>\n\n```\n"
                 f"{self.text.strip()[-60000:]}\n```\n</details>\n")
 
     def lines(self) -> list[str]:
@@ -195,9 +199,13 @@ def _existing_branch(ctx: Context, branch: str, *, base: str | None = None) -> t
 
 
 def preview(ctx: Context, branch: str) -> BranchResult:
-    stack, _ = _existing_branch(ctx, branch)
+    stack, env = _existing_branch(ctx, branch)
     result = ctx.deployer.preview(stack)
-    return BranchResult(branch=branch, stack=stack, action="preview", changes=result.changes, text=result.text)
+    from infra.release.insights.hooks import branch_changelog
+
+    current = ctx.store(env).current()
+    return BranchResult(branch=branch, stack=stack, action="preview", changes=result.changes, text=result.text,
+                        changelog=branch_changelog(ctx, current.release if current else None))
 
 
 def destroy(ctx: Context, branch: str, *, base: str | None = None) -> BranchResult:

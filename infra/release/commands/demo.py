@@ -15,8 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,15 @@ import yaml
 from infra.errors import BadInput, DockyardError
 from infra.release.commands import branches
 from infra.release.commands import inspect
-from infra.targets.kubernetes import verify as kube_verify
+from infra.release.commands.demo_cluster import (PodsSeen, live_cluster, pods_of, reset_namespaces,
+                                                  set_kubeconfig)
 from infra.release.commands import build_local as local
 from infra.release.commands import promotion
 from infra.release.context import Context
 from infra.release.engine import AutomationDeployer
 from infra.release.registries.local_build import Engine, build_local
 from infra.release.project import Project
+from infra.release.insights.receiver import LoopbackReceiver
 
 SERVICES = ("web", "worker")
 BRANCH = "feature/demo-banner"
@@ -81,21 +82,6 @@ def app_config(workdir: Path, stack: str, *, live: bool = False) -> dict[str, An
     }
 
 
-def live_cluster(environ: Mapping[str, str]) -> tuple[str | None, str]:
-    """(kubeconfig path, how it answered) when KUBECONFIG names a cluster that answers; else (None, why not)."""
-    path = (environ.get("KUBECONFIG") or "").split(os.pathsep)[0]
-    if not path:
-        return None, "KUBECONFIG is not set (./scripts/cluster up starts a cluster on this machine)"
-    if not Path(path).is_file():
-        return None, f"KUBECONFIG={path} does not exist"
-    try:
-        config = kube_verify.KubeConfig.parse(Path(path).read_text())
-        version = kube_verify.KubeClient(config, timeout=5).get("/version")
-    except (DockyardError, OSError, ValueError) as err:
-        return None, f"the cluster of KUBECONFIG={path} does not answer ({getattr(err, 'message', err)})"
-    return path, f"{config.server}, Kubernetes {version.get('gitVersion', '?')}"
-
-
 @dataclass
 class DemoResult:
     workdir: Path
@@ -106,11 +92,12 @@ class DemoResult:
     builds: dict[str, int] = field(default_factory=dict)  # "built" / "unchanged": counts over every build step
     engine_log: str = ""
     kubeconfig: str | None = None  # the live cluster's, when the stacks deployed to one
+    insights: dict[str, Any] = field(default_factory=dict)  # "metrics" of prod, "notifications" heard
 
     def to_json(self) -> dict[str, Any]:
         data = {"workdir": str(self.workdir), "registry": self.registry, "steps": self.steps,
                 "rendered": self.rendered, "environments": self.environments, "builds": self.builds,
-                "engineLog": self.engine_log}
+                "engineLog": self.engine_log, **self.insights}
         if self.kubeconfig:
             data["kubeconfig"] = self.kubeconfig
         return data
@@ -240,63 +227,6 @@ def break_web_health(workdir: Path) -> None:
     _git(workdir, "commit", "-q", "-am", "web: /healthz fails (a deliberately broken release)")
 
 
-def reset_namespaces(kubeconfig: Path, names: tuple[str, ...], log: Callable[[str], None],
-                     timeout: float = 180.0) -> None:
-    """Delete what an earlier demo left running in its namespaces: this run's stacks start from nothing,
-    and objects another run's engine manages would conflict with theirs."""
-    client = kube_verify.KubeClient(kube_verify.KubeConfig.parse(kubeconfig.read_text()))
-    existing = [n for n in names if client.request(f"/api/v1/namespaces/{n}")[0] == 200]
-    listed = client.get("/api/v1/namespaces").get("items", [])
-    existing += [item["metadata"]["name"] for item in listed
-                 if item["metadata"]["name"].startswith(tuple(f"{n}-" for n in names))]
-    if not existing:
-        return
-    log(f"dockyard demo: deleting what an earlier demo left in {', '.join(existing)}")
-    for name in existing:
-        client.request(f"/api/v1/namespaces/{name}", method="DELETE")
-    deadline = time.monotonic() + timeout
-    while any(client.request(f"/api/v1/namespaces/{n}")[0] == 200 for n in existing):
-        if time.monotonic() > deadline:
-            raise DockyardError(f"namespaces {', '.join(existing)} are still terminating after {timeout:.0f}s",
-                                hint="look at them with kubectl get all -n <namespace>, then run the demo again")
-        time.sleep(1)
-
-
-def set_kubeconfig(workdir: Path, stacks: tuple[str, ...], kubeconfig: Path) -> None:
-    """The cluster's kubeconfig as each stack's secret config (encrypted in the stack file)."""
-    from pulumi import automation as auto
-
-    workspace = auto.LocalWorkspace(work_dir=str(workdir))
-    for stack in stacks:
-        auto.Stack.create_or_select(stack, workspace).set_config(
-            "dockyard:kubernetes.kubeconfig", auto.ConfigValue(value=kubeconfig.read_text(), secret=True), path=True)
-
-
-@dataclass
-class PodsSeen:
-    """Each pod of a namespace with the digest it runs, as the API server reports it."""
-
-    namespace: str
-    pods: list[tuple[str, str]]
-    note: str = ""
-
-    def lines(self) -> list[str]:
-        return ([self.note] if self.note else []) + [f"{self.namespace}: {pod} runs {kube_verify.short(digest)}"
-                                                     for pod, digest in self.pods]
-
-
-def pods_of(kubeconfig: Path, namespace: str, note: str = "") -> PodsSeen:
-    client = kube_verify.KubeClient(kube_verify.KubeConfig.parse(kubeconfig.read_text()))
-    items = client.get(f"/api/v1/namespaces/{namespace}/pods").get("items", [])
-    seen = []
-    for pod in sorted(items, key=lambda p: p["metadata"]["name"]):
-        if pod["metadata"].get("deletionTimestamp"):
-            continue
-        for status in pod.get("status", {}).get("containerStatuses") or []:
-            seen.append((pod["metadata"]["name"], kube_verify.digest_of(status.get("imageID") or "(pulling)")))
-    return PodsSeen(namespace, seen, note)
-
-
 def run_demo(project_root: Path, workdir: Path, log: Callable[[str], None]) -> DemoResult:
     registry = os.environ.get(REGISTRY_ENV)
     if not registry:
@@ -314,6 +244,8 @@ def run_demo(project_root: Path, workdir: Path, log: Callable[[str], None]) -> D
         reset_namespaces(Path(kubeconfig), ("shop-dev", "shop-prod"), log)
         set_kubeconfig(workdir, ("dev", "prod"), Path(kubeconfig))
     engine_log = workdir / "engine.log"
+    receiver = LoopbackReceiver()  # dev's and prod's dockyard:notify: promotes, failures, rollbacks, holds
+    receiver.subscribe([project.config_file(s) for s in ("dev", "prod")])
     ctx = Context(project=project,
                   deployer_factory=lambda: AutomationDeployer(project.dir, log=log, engine_log=engine_log),
                   log=log, confirm=None, user="demo", health_timeout=45.0)
@@ -380,6 +312,7 @@ def run_demo(project_root: Path, workdir: Path, log: Callable[[str], None]) -> D
 
         story.step("Promote it into dev: verification fails, dev rolls back to its known-good release by itself",
                    broken)
+    result.insights = receiver.finale(story, ctx)  # prod's delivery metrics; the events the receiver heard
     for env_name in ("dev", "prod"):
         current = ctx.store(project.environment(env_name)).current()
         if current is not None:
@@ -396,3 +329,13 @@ def _log_table(log: Callable[[str], None], header: list[str], rows: list[list[st
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
     for row in [header, *rows]:
         log("   " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+
+
+def story(ctx: Context, workdir: Path | None, *, nomad: bool, log: Callable[[str], None]) -> DemoResult:
+    """The demo in `workdir` (default `.dockyard/demo`), with the Nomad chapter after it when asked."""
+    result = run_demo(ctx.project.dir, (workdir or ctx.project.dir / ".dockyard" / "demo").resolve(), log)
+    if nomad:
+        from infra.release.commands.demo_nomad import chapter
+
+        chapter(result, log)
+    return result

@@ -27,6 +27,7 @@ class EnvironmentStatus:
     verified: dict[str, Any] | None = None  # service -> signer, key id or identity, attestation, commit
     trust: str | None = None  # a warning: this environment promotes images nobody proved
     running: dict[str, Any] | None = None  # Nomad: job, job version, wanted vs running allocations per service
+    window: Any = None  # insights.windows.WindowState: may promotions happen now
 
     @property
     def drift(self) -> bool:
@@ -42,6 +43,8 @@ class EnvironmentStatus:
             data["error"] = self.error
         if self.running is not None:
             data["running"] = self.running
+        if self.window is not None:
+            data["window"] = self.window.to_json()
         return data
 
 
@@ -67,6 +70,10 @@ class StatusResult:
             counts = {(e.env, s): f"{c['running']}/{c['wanted']}" for e in self.environments
                       for s, c in ((e.running or {}).get("services") or {}).items()}
             rows = [row[:-1] + [counts.get((row[0], row[1]), "-"), row[-1]] for row in rows]
+        if any(e.window is not None and e.window.configured for e in self.environments):  # freeze windows
+            header.append("WINDOW")
+            states = {e.env: e.window.describe() if e.window is not None else "-" for e in self.environments}
+            rows = [row + [states.get(row[0], "-")] for row in rows]
         return header, rows
 
 
@@ -93,14 +100,34 @@ class HistoryResult:
              "source": r.release.source, "reason": r.release.reason, "by": r.release.by, "at": r.release.at,
              "commit": r.release.commit, "outcome": outcomes.get(r.version),
              "rollback": r.release.rollback.to_dict() if r.release.rollback else None,
+             "changelog": {s: c.to_dict() for s, c in sorted(r.release.changelog.items())},
+             "override": r.release.override.to_dict() if r.release.override else None,
              "verified": {s: v.to_dict() for s, v in sorted(r.release.verified.items())}} for r in self.releases]}
 
     def table(self) -> tuple[list[str], list[list[str]]]:
-        header = ["VERSION", "LABELS", "OUTCOME", "SOURCE", "BY", "AT", "REASON"]
+        header = ["VERSION", "LABELS", "OUTCOME", "SOURCE", "BY", "AT", "COMMITS", "REASON"]
         outcomes = self.outcomes()
         rows = [[f"v{r.version}", ",".join(r.labels) or "-", outcomes.get(r.version, "-"), r.release.source or "-",
-                 r.release.by or "-", r.release.at or "-", r.release.reason or "-"] for r in self.releases]
+                 r.release.by or "-", r.release.at or "-", _commits(r), _reason(r)] for r in self.releases]
         return header, rows
+
+
+def _commits(r: StoredRelease) -> str:
+    """Per changed service, the commits to its inputs that arrived (+) or left (-); `?` where not known."""
+    parts = []
+    for service, c in sorted(r.release.changelog.items()):
+        if c.commits is None:
+            parts.append(f"{service} ?")
+        else:
+            parts.append(f"{service} +{c.commits}" + (f"/-{c.leaving}" if c.leaving else ""))
+    return ", ".join(parts) or "-"
+
+
+def _reason(r: StoredRelease) -> str:
+    reason = r.release.reason or "-"
+    if r.release.override is not None:
+        reason += f" [window {r.release.override.window} overridden: {r.release.override.reason}]"
+    return reason
 
 
 def environment_status(ctx: Context, env: Environment) -> EnvironmentStatus:
@@ -122,7 +149,14 @@ def environment_status(ctx: Context, env: Environment) -> EnvironmentStatus:
                              else None,
                              verified={s: v.to_dict() for s, v in sorted(current.release.verified.items())}
                              if current else {},
-                             trust=trust.unverified_warning(env), **targets.of(env.settings).running(env))
+                             trust=trust.unverified_warning(env), window=_window(ctx, env),
+                             **targets.of(env.settings).running(env))
+
+
+def _window(ctx: Context, env: Environment) -> Any:
+    from infra.release.insights.hooks import window_state
+
+    return window_state(ctx, env)
 
 
 def status(ctx: Context, envs: list[str]) -> StatusResult:

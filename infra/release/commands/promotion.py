@@ -19,6 +19,7 @@ from infra.release.registries.checks import RELEASE_TAG
 from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Appended, Hold, ReleaseStore
 from infra.release.trust import gate as trust
 from infra.targets import checks as verify
+from infra.release.insights import hooks as insights
 
 
 
@@ -40,18 +41,23 @@ class PromoteResult:
     deployed: bool = False
     verified: bool = False
     tagged: list[str] = field(default_factory=list)
+    changelog: Any = None  # insights.changelog.Changelog: the commits each changed service brings
+    override: Any = None  # manifest.Override: promoted through a closed window
 
     def to_json(self) -> dict[str, Any]:
         return {"env": self.env, "from": self.source, "source": self.label, "version": self.version,
                 "images": self.images,
                 "deployed": self.deployed, "verified": self.verified,
-                "changes": {c.service: {"from": c.old, "to": c.new} for c in self.changes}}
+                "changes": {c.service: {"from": c.old, "to": c.new} for c in self.changes},
+                "changelog": self.changelog.to_json() if self.changelog else {},
+                "override": self.override.to_dict() if self.override else None}
 
     def lines(self) -> list[str]:
         if not self.changes:
             return [f"{self.env} already runs what {self.label} has: nothing to promote."]
         state = "deployed and verified" if self.verified else ("deployed" if self.deployed else "written, not deployed")
         lines = [f"Promoted {self.label} -> {self.env}: release {self.version} ({state})."]
+        lines += [f"  {line}" for line in (self.changelog.lines() if self.changelog else [])]
         if not self.deployed:
             lines.append(f"Next: dockyard deploy {self.env}")
         return lines
@@ -65,14 +71,17 @@ class RollbackResult:
     images: dict[str, str]
     deployed: bool = False
     verified: bool = False
+    changelog: Any = None  # insights.changelog.Changelog: the commits that leave
 
     def to_json(self) -> dict[str, Any]:
         return {"env": self.env, "version": self.version, "restored": self.restored, "images": self.images,
-                "deployed": self.deployed, "verified": self.verified, "held": True}
+                "deployed": self.deployed, "verified": self.verified, "held": True,
+                "changelog": self.changelog.to_json() if self.changelog else {}}
 
     def lines(self) -> list[str]:
         return [f"Rolled {self.env} back to release {self.restored}'s images as release {self.version}"
                 f"{' (deployed)' if self.deployed else ' (not deployed)'}.",
+                *[f"  {line}" for line in (self.changelog.lines("leave") if self.changelog else [])],
                 f"{self.env} is held: promotions into it refuse until one passes --release-hold."]
 
 
@@ -149,7 +158,9 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
 
 
 def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str], reason: str | None,
-            deploy: bool, yes: bool, release_hold: bool, auto_rollback: bool = True) -> PromoteResult:
+            deploy: bool, yes: bool, release_hold: bool, auto_rollback: bool = True,
+            override_window: bool = False) -> PromoteResult:
+    insights.check_flags(override_window, reason)
     if env_name == source_name:
         raise BadInput(f"cannot promote {env_name} into itself", hint="--from names another environment or registry")
     env = ctx.project.app_environment(env_name)
@@ -168,6 +179,7 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
         raise Conflict(f"{env_name} is held since {hold.at} by {hold.by}: {hold.reason or 'rollback'}",
                        hint=f"promote with --release-hold once the cause is fixed: dockyard promote {env_name} "
                             f"--from {source_name} --release-hold")
+    override = insights.window_gate(ctx, env, override=override_window, reason=reason, source=source_name)
     current = store.current()
     base = current.release.image_strings() if current else {}
     missing = sorted(configured - set(base) - set(wanted_source))
@@ -180,6 +192,7 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
         if hold and release_hold:
             store.set_hold(None)
             ctx.log(f"{env_name}: hold released")
+            insights.notify(ctx, env, "hold-released", f"{env_name}: hold released by a promote of {source.label}")
         return PromoteResult(env=env_name, source=source.name, label=source.label,
                              version=current.version if current else None, images=images, changes=[])
     present = registries.check_present(ctx, {c.service: c.new for c in changes},
@@ -190,27 +203,36 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
                          recorded=source.release.verified, commit=_commit(source.release))
     for change in changes:
         ctx.log(f"  {change.service}: {change.old or '(none)'} -> {change.new}")
+    # What each changed service brings, in commits, shown before the question and recorded in the release.
+    changelog = insights.changelog(ctx, current.release if current else None, {c.service: c.new for c in changes},
+                                   proven=proven, recorded=source.release.verified, show=not yes)
     require_confirmation(ctx, f"Promote {source.label} -> {env_name}?", yes=yes)
     release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=source.label,
                       commit=_commit(source.release), by=ctx.user, reason=reason, at=ctx.timestamp(),
-                      verified=trust.merged(current.release if current else None, proven, images))
+                      verified=trust.merged(current.release if current else None, proven, images),
+                      changelog=changelog.record(), override=override)
     appended = store.append(release, expected=current.version if current else None)
     ctx.log(f"Promoting {source.label} -> {env_name} (release {appended.version})...")
     result = PromoteResult(env=env_name, source=source.name, label=source.label, version=appended.version,
-                           images=images, changes=changes)
+                           images=images, changes=changes, changelog=changelog, override=override)
     result.tagged = registries.tag_release(ctx, present, RELEASE_TAG.format(env=env_name, version=appended.version))
     if hold and release_hold:
         store.set_hold(None)
         ctx.log(f"{env_name}: hold released")
+        insights.notify(ctx, env, "hold-released", f"{env_name}: hold released by a promote of {source.label}")
     _refuse_if_raced(store, appended, env_name, "promoting")
     if deploy:
         try:
             _deploy_written(ctx, env, store, appended.version, images)
         except verify.VerificationFailed as failure:
             if not auto_rollback:
+                insights.notify(ctx, env, "verification-failed", failure.message, version=appended.version)
                 raise
             _roll_back_automatically(ctx, env, store, appended.version, failure)
         result.deployed = result.verified = True
+    insights.notify(ctx, env, "promote", result.lines()[0], version=appended.version, **{"from": source.label},
+                    images={c.service: c.new for c in changes}, changelog=changelog.to_json(),
+                    override=override.to_dict() if override else None)
     return result
 
 
@@ -242,6 +264,7 @@ def _roll_back_automatically(ctx: Context, env: Environment, store: ReleaseStore
     """
     cause = failure.message.split("its deploy failed: ", 1)[-1]
     what = f"release {failed} of {env.name} failed verification ({cause})"
+    insights.notify(ctx, env, "verification-failed", what, version=failed)  # queued: the rollback does not wait
     known_good = store.labels().get(KNOWN_GOOD)
     target = store.get(known_good) if known_good is not None and known_good != failed else None
     if target is None:
@@ -257,12 +280,18 @@ def _roll_back_automatically(ctx: Context, env: Environment, store: ReleaseStore
     store.set_hold(Hold(version=appended.version, by=ctx.user, at=ctx.timestamp(),
                         reason=f"release {failed} failed verification; rolled back automatically"))
     lift = f"fix the cause, then promote with --release-hold (dockyard promote {env.name} --from <src> --release-hold)"
+    restored = f"rolled back automatically to release {target.version} (as release {appended.version})"
+    insights.notify(ctx, env, "hold", f"{env.name} is held: release {failed} failed verification", version=failed)
     try:
         deploy_release(ctx, env, store, appended.version, images)
     except DockyardError as err:
+        insights.notify(ctx, env, "automatic-rollback", f"{what}; {restored}, which failed too: {err.message}",
+                        version=appended.version, restored=target.version, verified=False)
         raise verify.VerificationFailed(
             f"{what}; the automatic rollback to release {target.version} (release {appended.version}) failed "
             f"too: {err.message}", hint=f"{env.name} is held; look at what runs, then {lift}") from None
+    insights.notify(ctx, env, "automatic-rollback", f"{what}; {restored}, verified", version=appended.version,
+                    restored=target.version, verified=True)
     raise verify.VerificationFailed(
         f"{what}; rolled back automatically to release {target.version} (as release {appended.version}, "
         f"verified); {env.name} is held", hint=lift)
@@ -302,22 +331,29 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
     proven = trust.check(ctx, env, changed, verb="rolled back", recorded=target.release.verified,
                          commit=target.release.commit)
     carried = {s: v for s, v in target.release.verified.items() if s in changed}
+    # The same changelog as the promote that brought them, reversed: the commits that leave.
+    changelog = insights.changelog(ctx, current.release, changed, recorded=target.release.verified,
+                                   direction="leave", show=not yes)
     require_confirmation(ctx, f"Roll {env_name} back to release {to}?", yes=yes)
     release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=f"rollback:v{to}",
                       commit=target.release.commit, by=ctx.user,
                       reason=reason or f"rollback to release {to}", at=ctx.timestamp(),
                       rollback=Rollback(of=current.version, to=to, cause="manual",
                                         reason=reason or f"rollback to release {to}"),
-                      verified=trust.merged(current.release, {**carried, **proven}, images))
+                      verified=trust.merged(current.release, {**carried, **proven}, images),
+                      changelog=changelog.record())
     appended = store.append(release, expected=current.version)
     store.set_hold(Hold(version=appended.version, reason=reason or f"rolled back to release {to}", by=ctx.user,
                         at=ctx.timestamp()))
-    result = RollbackResult(env=env_name, version=appended.version, restored=to, images=images)
+    result = RollbackResult(env=env_name, version=appended.version, restored=to, images=images, changelog=changelog)
+    insights.notify(ctx, env, "hold", f"{env_name} is held: rolled back to release {to}", version=appended.version)
     registries.tag_release(ctx, present, RELEASE_TAG.format(env=env_name, version=appended.version))
     _refuse_if_raced(store, appended, env_name, "rolling back")
     if deploy:
         _deploy_written(ctx, env, store, appended.version, images)
         result.deployed = result.verified = True
+    insights.notify(ctx, env, "rollback", result.lines()[0], version=appended.version, restored=to,
+                    changelog=changelog.to_json())
     return result
 
 

@@ -13,6 +13,7 @@ from infra.images import ImageRef
 from infra.manifest import Release, Rollback
 from infra.release.commands.abort import AbortResult
 from infra.release.context import Context, require_confirmation
+from infra.release.insights import hooks as insights
 from infra.release.project import Environment, pin_hint
 from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold
 from infra.targets import checks as verify
@@ -68,6 +69,9 @@ def abort(ctx: Context, env: Environment, *, reason: str | None, yes: bool) -> A
     store.set_hold(Hold(version=appended.version, reason=why, by=ctx.user, at=ctx.timestamp()))
     result = AbortResult(env=env_name, aborted=current.version, restored=to, version=appended.version,
                          images=images, services=stopped)
+    insights.notify(ctx, env, "abort", f"release {current.version} of {env_name} aborted ({why}); {', '.join(stopped)} "
+                                       f"go back to release {to}", version=appended.version, aborted=current.version)
+    insights.notify(ctx, env, "hold", f"{env_name} is held: release {current.version} aborted", version=appended.version)
     ctx.log(f"Aborting release {current.version} of {env_name} (recorded as release {appended.version})...")
     final = ecs_deploy.watch(ctx, ecs, running, env=env_name)
     for t in running:

@@ -1,0 +1,42 @@
+"""`dockyard metrics`: the four DORA figures of each environment, read from its release store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from infra.config.spans import parse_span
+from infra.errors import BadInput
+from infra.release.insights.metrics import EnvironmentMetrics, compute
+
+
+@dataclass
+class MetricsResult:
+    since: str
+    environments: list[EnvironmentMetrics]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"since": self.since, "environments": {m.env: m.to_json() for m in self.environments}}
+
+    def lines(self) -> list[str]:
+        lines: list[str] = []
+        for m in self.environments:
+            lines += m.lines()
+        return lines or ["No environment with a release store."]
+
+
+def metrics(ctx: Any, envs: list[str], since: str) -> MetricsResult:
+    period = parse_span(since)
+    if period is None:
+        raise BadInput(f"--since {since!r}: expected a period like 30d, 12w or 90d")
+    names = envs or [n for n in ctx.project.stack_names() if not ctx.project.environment(n).is_registry
+                     and not ctx.project.environment(n).follows_stack]
+    environments = [ctx.project.app_environment(n) for n in names]  # every name checked before any read
+    for env in environments:
+        if env.follows_stack:
+            from infra.release.project import pin_hint
+
+            raise BadInput(f"{env.name} follows the registry stack and has no release history", hint=pin_hint(env.name))
+    now = ctx.now()
+    return MetricsResult(since=since, environments=[compute(e.name, ctx.store(e).history(), now=now, since=period)
+                                                    for e in environments])

@@ -17,3 +17,10 @@ def _no_ambient_config(monkeypatch: pytest.MonkeyPatch) -> None:
     # moto intercepts AWS calls in-process: an endpoint or profile from the shell must not redirect them.
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    # Which parts the set-up started, could not run here, or failed to start (tests/support/parts.py).
+    from tests.support import parts
+
+    return parts.report_line()

@@ -1,7 +1,8 @@
 """A real Kubernetes cluster for the tests: the one KUBECONFIG names (./scripts/test exports what
 `./scripts/cluster env` prints), real images in the loopback registry, stacks deployed through the engine.
 
-Where no cluster answers, every test here is skipped with one line saying why.
+Where no cluster answers, every test here is skipped with one line saying why (under CI=true: failed,
+unless this machine cannot run a cluster; see tests/support/parts.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from infra.targets.kubernetes import verify as kube_verify
 from tests.e2e.conftest import PROJECT_DIR, Workspace
+from tests.support import parts
 from tests.support.container_engine import base_image, require_engine
 
 CLUSTER_DIR = Path(os.environ.get("DOCKYARD_CACHE", Path.home() / ".cache" / "dockyard")) / "cluster"
@@ -38,7 +40,7 @@ def require_cluster() -> Path:
         except Exception as err:  # noqa: BLE001 - any failure means: no cluster to test against
             why = f"KUBECONFIG={path} does not answer ({getattr(err, 'message', err)})"
     if why:
-        pytest.skip(f"no Kubernetes cluster: {why}; ./scripts/cluster up starts one")
+        parts.missing("cluster", f"no Kubernetes cluster: {why}; ./scripts/cluster up starts one")
     return Path(path)
 
 
@@ -46,7 +48,7 @@ def kubectl(*args: str, timeout: float = 60) -> str:
     """A client dockyard does not control: the kubectl the cluster was built with (or one on PATH)."""
     binary = os.environ.get("DOCKYARD_KUBECTL") or shutil.which("kubectl")
     if not binary:
-        pytest.skip("no kubectl: DOCKYARD_KUBECTL is not set and none is on PATH (./scripts/cluster env names it)")
+        parts.missing("cluster", "no kubectl: DOCKYARD_KUBECTL is not set and none is on PATH (./scripts/cluster env names it)")
     return subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout, check=True).stdout
 
 
@@ -69,7 +71,7 @@ class Images:
         self.docker = require_engine()
         self.registry = os.environ.get("DOCKYARD_REGISTRY")
         if not self.registry:
-            pytest.skip("no registry: DOCKYARD_REGISTRY is not set (./scripts/engine up starts one)")
+            parts.missing("engine", "no registry: DOCKYARD_REGISTRY is not set (./scripts/engine up starts one)")
         self.workdir = workdir
         self.built: dict[str, str] = {}
 

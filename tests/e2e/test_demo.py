@@ -13,6 +13,7 @@ import pytest
 from infra.images import ImageRef
 from infra.release.registries.oci import OciClient
 from tests.e2e.conftest import PROJECT_DIR, rendered_deployments
+from tests.support import parts
 from tests.support.container_engine import require_engine
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +24,7 @@ def test_demo_builds_real_images_and_every_release_names_digests_the_registry_se
         pytest.skip("DOCKYARD_SKIP_E2E=1")
     require_engine()
     if not os.environ.get("DOCKYARD_REGISTRY"):
-        pytest.skip("no registry: DOCKYARD_REGISTRY is not set (./scripts/engine up starts one)")
+        parts.missing("engine", "no registry: DOCKYARD_REGISTRY is not set (./scripts/engine up starts one)")
     workdir = tmp_path / "demo"
     proc = subprocess.run([sys.executable, "-m", "infra.release.cli", "demo", "--json", "--dir", str(workdir)],
                           capture_output=True, text=True, cwd=PROJECT_DIR, timeout=1500,

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import parts
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = sorted(p.parent.name for p in (ROOT / "images").glob("*/Dockerfile"))
 
@@ -122,17 +124,17 @@ def _engine_env() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def engine() -> Engine:
     if shutil.which("docker") is None:
-        pytest.skip("no container engine: no docker command; run ./scripts/engine up")
+        parts.missing("engine", "no container engine: no docker command; run ./scripts/engine up")
     env = _engine_env()
     env["DOCKER_BUILDKIT"] = "0"  # the legacy builder: BuildKit needs buildx and its frontend image
     probe = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], env=env,
                            capture_output=True, text=True, timeout=30)
     if probe.returncode != 0:
         reason = (probe.stderr.strip().splitlines() or ["docker version failed"])[-1]
-        pytest.skip(f"no container engine: {reason}; run ./scripts/engine up")
+        parts.missing("engine", f"no container engine: {reason}; run ./scripts/engine up")
     registry = env.get("DOCKYARD_REGISTRY")
     if not registry:
-        pytest.skip("no container engine: DOCKYARD_REGISTRY is not set; run ./scripts/engine up")
+        parts.missing("engine", "no container engine: DOCKYARD_REGISTRY is not set; run ./scripts/engine up")
     return Engine(env=env, registry=registry, python_image=env.get("DOCKYARD_PYTHON_IMAGE"))
 
 

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.images.conftest import ROOT, Engine, sha256_digest
+from tests.support import parts
 
 pytestmark = pytest.mark.engine
 
@@ -19,7 +20,7 @@ TEMPLATE = ROOT / "images" / "worker" / "worker.pkr.hcl"
 def packer_image(engine: Engine, commit: str, tmp_path_factory):
     """Build and push with packer; yield (repository, pinned reference)."""
     if shutil.which("packer") is None:
-        pytest.skip("no packer command: install Debian's packer (./scripts/engine up does)")
+        parts.missing("engine", "no packer command: install Debian's packer (./scripts/engine up does)")
     repository = "dockyard-test/worker-packer"
     tagged = f"{engine.registry}/{repository}:{commit[:12]}"
     args = ["packer", "build", "-color=false",

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import parts
 from tests.support.engine_project import EngineProject
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,15 +66,15 @@ def agent() -> Agent:
     """The agent `./scripts/nomad env` names (or NOMAD_ADDR), with a ready node whose Docker driver is healthy."""
     address = os.environ.get("NOMAD_ADDR") or _exported("nomad").get("NOMAD_ADDR")
     if not address:
-        pytest.skip(f"no Nomad agent: NOMAD_ADDR is not set and scripts/nomad has none running; {HOW}")
+        parts.missing("nomad", f"no Nomad agent: NOMAD_ADDR is not set and scripts/nomad has none running; {HOW}")
     token = os.environ.get("NOMAD_TOKEN")
     try:
         nodes = nomad_get(address, "/v1/nodes", token)
     except (urllib.error.URLError, OSError) as err:
-        pytest.skip(f"no Nomad agent: {address} does not answer ({getattr(err, 'reason', err)}); {HOW}")
+        parts.missing("nomad", f"no Nomad agent: {address} does not answer ({getattr(err, 'reason', err)}); {HOW}")
     if not any(n.get("Status") == "ready" and (n.get("Drivers") or {}).get("docker", {}).get("Healthy")
                for n in nodes):
-        pytest.skip(f"no Nomad agent: {address} has no ready node with a healthy Docker driver; {HOW}")
+        parts.missing("nomad", f"no Nomad agent: {address} has no ready node with a healthy Docker driver; {HOW}")
     return Agent(address.rstrip("/"), token)
 
 
@@ -99,7 +100,7 @@ def images(agent: Agent) -> Images:
     env = {**os.environ, **{k: v for k, v in _exported("engine").items() if k not in os.environ},
            "DOCKER_BUILDKIT": "0"}
     if shutil.which("docker") is None or not env.get("DOCKYARD_REGISTRY"):
-        pytest.skip("no container engine or registry for the Nomad agent to pull from; run ./scripts/engine up")
+        parts.missing("engine", "no container engine or registry for the Nomad agent to pull from; run ./scripts/engine up")
     registry = env["DOCKYARD_REGISTRY"]
     run = secrets.token_hex(4)
     refs, commits = {}, {}
@@ -126,7 +127,7 @@ class Project(EngineProject):
         try:
             super().__init__(directory, user="nomad-test", env=extra)
         except Exception as err:  # noqa: BLE001 - the engine's own one line
-            pytest.skip(f"no Pulumi engine: {err}; ./scripts/setup builds it")
+            parts.missing("pulumi", f"no Pulumi engine: {err}; ./scripts/setup builds it")
 
     def registry(self, web: str, worker: str) -> None:
         self.write_stack("registry", {

@@ -24,6 +24,7 @@ from infra.release.trust.signing import Signer, predicate
 from infra.release.trust.gate import find_cosign
 from infra.errors import DockyardError
 from tests.release.conftest import FakeEngine
+from tests.support import parts
 from tests.support.oci_registry import start_registry
 
 COMMIT = "1" * 40
@@ -35,7 +36,7 @@ def cosign() -> str:
     try:
         return find_cosign()
     except DockyardError:
-        pytest.skip("no cosign: ./scripts/build-cosign builds it (./scripts/setup does too)")
+        parts.missing("signing", "no cosign: ./scripts/build-cosign builds it (./scripts/setup does too)")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from tests.support import parts
 
 CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -88,7 +88,7 @@ def start_registry(directory: Path, *, htpasswd: str | None = None) -> LocalRegi
     """Start `docker-registry` on a free loopback port with its storage in `directory`; skip if absent."""
     binary = shutil.which("docker-registry") or shutil.which("registry")
     if binary is None:
-        pytest.skip("no OCI registry: docker-registry is not installed (./scripts/setup installs it)")
+        parts.missing("engine", "no OCI registry: docker-registry is not installed (./scripts/setup installs it)")
     port = free_port()
     auth = ""
     if htpasswd:

@@ -26,6 +26,7 @@ from infra.release.ui.command import listen
 from infra.release.ui.engine_reads import EngineReads
 from infra.release.ui.service import Dashboards
 from infra.release.ui.web import create_app
+from tests.support import parts
 from tests.release.conftest import SERVICES, FakeEngine, FakeOciRegistries, write_stack
 from tests.support.pulumi_harness import fake_digest
 
@@ -206,8 +207,8 @@ def chromium_paths() -> tuple[str, str] | None:
 def browser() -> Iterator[Any]:
     paths = chromium_paths()
     if paths is None:
-        pytest.skip("no headless Chromium: apt-get install chromium chromium-driver (scripts/setup does, as root "
-                    "on Debian)")
+        parts.missing("chromium", "no headless Chromium: apt-get install chromium chromium-driver (scripts/setup "
+                                  "does, as root on Debian)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -107,7 +107,7 @@ def test_the_page_shows_the_story_and_follows_a_promote_made_on_the_command_line
         browser.find_element(By.LINK_TEXT, "Delivery metrics").click()
         assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart")) == 5  # 2 weekly, 3 across environments
         prod_row = browser.find_element(By.CSS_SELECTOR, 'table.figures tr[data-env="prod"]').text
-        assert "50 % (1 of 2)" in prod_row
+        assert "50 % (1 of 2: 1 manual)" in prod_row
         shoot(browser, "metrics")
 
         # Live: a promote from another process shows up on the open page, without a reload.

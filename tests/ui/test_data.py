@@ -72,10 +72,10 @@ def test_a_branch_preview_shows_its_base_own_images_url_and_when_gc_would_remove
 
 
 def test_metrics_count_the_story(told):
-    m = by_name(dashboards(told).current().metrics, "env")
-    assert (m["dev"].deployments, m["dev"].failures) == (3, 1)
-    assert (m["prod"].deployments, m["prod"].failures) == (2, 1)
-    assert m["prod"].time_to_restore == 3600  # rolled back one command (an hour of the story) later
+    m = {name: view.figures for name, view in by_name(dashboards(told).current().metrics, "env").items()}
+    assert (m["dev"].deployments, m["dev"].failed, m["dev"].causes) == (3, 1, {"automatic": 1})
+    assert (m["prod"].deployments, m["prod"].failed, m["prod"].rollbacks) == (2, 1, 1)
+    assert m["prod"].restore.median == timedelta(hours=1)  # rolled back one command (an hour of the story) later
 
 
 def test_the_version_moves_with_a_promote_and_only_then_is_the_dashboard_rebuilt(told):

@@ -9,12 +9,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from infra import naming
+from infra.config.spans import describe
 from infra.errors import DockyardError
 from infra.release.commands import inspect
 from infra.release.context import Context
+from infra.release.insights.metrics import parse_time
+from infra.release.insights.report import DEFAULT_SINCE, period
 from infra.release.project import REGISTRY, Environment
 from infra.release.stores.base import StoredRelease
-from infra.release.ui import metrics as delivery
+from infra.release.ui import delivery
 from infra.release.ui.engine_reads import EngineSnapshot
 from infra.release.ui.model import (BranchView, ChangeView, Dashboard, EnvironmentView, EventView, HoldView,
                                     PromotionView, RecordView, RegistryView, RollbackView, ServiceView,
@@ -242,11 +245,11 @@ def branch_view(ctx: Context, stack: str, reads: Mapping[str, _Read], engine: En
     branch = reason[len("branch "):] if reason.startswith("branch ") else stack
     base_images = reads[base].current_images if base in reads else {}
     changed = _changes(base_images, release.image_strings()) if release and base_images else ()
-    last = engine.last_updates.get(stack) or delivery.parse_time(release.at if release else None)
+    last = engine.last_updates.get(stack) or parse_time(release.at if release else None)
     idle = removal = None
     if last is not None:
         last = last if last.tzinfo else last.replace(tzinfo=now.tzinfo)
-        idle = delivery.duration_text(max(0.0, (now - last).total_seconds()))
+        idle = describe(max(now - last, timedelta(0)))
         removal = (last + idle_for).strftime("%Y-%m-%dT%H:%M:%SZ")
     return BranchView(stack=stack, branch=branch, base=base, version=current.version if current else None,
                       changed=changed, url=engine.urls.get(stack),
@@ -277,13 +280,13 @@ def fingerprint(ctx: Context, engine: EngineSnapshot) -> str:
 def engine_note(engine: EngineSnapshot, now: datetime) -> str:
     if engine.generation == 0:
         return "reading stack outputs from the engine..."
-    age = delivery.duration_text((now - engine.read_at).total_seconds()) if engine.read_at else "?"
+    age = describe(now - engine.read_at) if engine.read_at else "?"
     note = f"stack outputs read from the engine {age} ago"
     return note + (f"; stack list: {engine.stacks_error}" if engine.stacks_error else "")
 
 
 def build(ctx: Context, engine: EngineSnapshot, *, version: str, idle_for: timedelta, idle_text: str,
-          limit: int = TIMELINE_LIMIT) -> Dashboard:
+          limit: int = TIMELINE_LIMIT, since_text: str = DEFAULT_SINCE) -> Dashboard:
     now = ctx.now()
     names = ctx.project.stack_names()
     app_names = [n for n in names if n != REGISTRY and not naming.is_branch_stack(n)]
@@ -304,5 +307,6 @@ def build(ctx: Context, engine: EngineSnapshot, *, version: str, idle_for: timed
                      registry=registry, environments=tuple(environment_view(reads[n]) for n in order),
                      promotions=tuple(promotions),
                      timelines=tuple(timeline_view(n, h, limit) for n, h in histories.items()),
-                     branches=tuple(branches), metrics=tuple(delivery.delivery_metrics(histories, now=now)),
-                     idle_for=idle_text, engine_note=engine_note(engine, now))
+                     branches=tuple(branches),
+                     metrics=tuple(delivery.delivery_metrics(histories, now=now, since=period(since_text))),
+                     metrics_since=since_text, idle_for=idle_text, engine_note=engine_note(engine, now))

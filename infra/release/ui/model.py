@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from infra.release.insights.metrics import EnvironmentMetrics
 
 
 def _camel(name: str) -> str:
@@ -17,7 +20,10 @@ def _camel(name: str) -> str:
 
 
 def to_json(value: Any) -> Any:
-    """A view as JSON: dataclass fields by camelCase name, tuples as lists."""
+    """A view as JSON: dataclass fields by camelCase name, tuples as lists; a value of another module that has
+    its own JSON (the delivery figures) as that JSON."""
+    if hasattr(value, "to_json") and not isinstance(value, type):
+        return value.to_json()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {_camel(f.name): to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
@@ -163,19 +169,17 @@ class BranchView:
 @dataclass(frozen=True)
 class WeekView:
     start: str  # YYYY-MM-DD
-    deployments: int
-    failures: int
+    deployments: int  # promotions written that week
+    failures: int  # those a later release undid
 
 
 @dataclass(frozen=True)
 class MetricsView:
     env: str
-    deployments: int
-    failures: int
-    per_week: float
-    lead_time: float | None  # seconds, median
-    change_failure_rate: float | None
-    time_to_restore: float | None  # seconds, median
+    # What `dockyard metrics` computes for this environment (the same function, the same period); its JSON
+    # is that command's document for it: since, until, days, deploymentFrequency, leadTime, changeFailureRate,
+    # timeToRestore.
+    figures: EnvironmentMetrics
     weeks: tuple[WeekView, ...]
 
 
@@ -190,6 +194,7 @@ class Dashboard:
     timelines: tuple[TimelineView, ...]
     branches: tuple[BranchView, ...]
     metrics: tuple[MetricsView, ...]
+    metrics_since: str  # the metrics' period, as `dockyard metrics --since` spells it
     idle_for: str
     engine_note: str
 

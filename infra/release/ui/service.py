@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from infra.release.context import Context
+from infra.release.insights.report import DEFAULT_SINCE
 from infra.release.ui import gather
 from infra.release.ui.engine_reads import EngineReads
 from infra.release.ui.model import Dashboard
@@ -20,9 +21,10 @@ from infra.release.ui.model import Dashboard
 
 class Dashboards:
     def __init__(self, ctx: Context, engine: EngineReads, *, idle_for: timedelta, idle_text: str,
-                 min_interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 since_text: str = DEFAULT_SINCE, min_interval: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.ctx, self.engine = ctx, engine
-        self.idle_for, self.idle_text = idle_for, idle_text
+        self.idle_for, self.idle_text, self.since_text = idle_for, idle_text, since_text
         self.min_interval, self.clock = min_interval, clock
         self._lock = threading.Lock()
         self._version: tuple[float, str] | None = None
@@ -43,5 +45,5 @@ class Dashboards:
             version = self._current_version()
             if self._built is None or self._built.version != version:
                 self._built = gather.build(self.ctx, self.engine.snapshot, version=version, idle_for=self.idle_for,
-                                           idle_text=self.idle_text)
+                                           idle_text=self.idle_text, since_text=self.since_text)
             return self._built

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
 
 from infra.images import ImageRef
 from infra.manifest import Release
 from infra.release.stores.file import FileStore
-from infra.release.ui import gather
+from infra.release.ui import gather, views
 from infra.release.ui.engine_reads import EngineReads, EngineSnapshot
-from infra.release.ui.model import short_digest
+from infra.release.ui.model import short_digest, to_json
 from tests.release.conftest import SERVICES, write_stack
+from tests.release.test_insights_commands import configure
 from tests.ui.conftest import BRANCH, BRANCH_URL, dashboards, make_project, tell_the_demo_story
 
 
@@ -165,3 +167,57 @@ def test_a_long_history_shows_its_newest_releases_and_says_how_many_there_are(to
                         limit=2)
     page = views.render("history", long, live=False)
     assert 'id="dev-v1"' not in page and "The newest 2; <code>dockyard history dev</code> lists all 4." in page
+
+
+def freeze(story, env: str, kind: str, name: str, start_hours: float, hours: int) -> datetime:
+    """A one-off window of `env`, `start_hours` from the story's now (to the minute), lasting `hours`; its end."""
+    start = (story.clock() + timedelta(hours=start_hours)).replace(second=0)
+    configure(story, env, windows={kind: [{"name": name, "start": start.strftime("%Y-%m-%dT%H:%M"),
+                                           "duration": f"{hours}h"}]})
+    return start + timedelta(hours=hours)
+
+
+def test_each_environment_shows_its_freeze_window_as_status_does(told):
+    opens = freeze(told, "prod", "deny", "release-freeze", -1, 3)  # closed (status runs an hour on); opens in 2 h
+    closes = freeze(told, "dev", "allow", "office-hours", 0, 4)  # open; closes in 3 h
+    status = json.loads(told.ok("status", "--json"))["environments"]
+    d = dashboards(told).current()
+    envs = by_name(d.environments)
+    assert {name: to_json(envs[name].window) for name in ("dev", "prod")} == \
+           {name: status[name]["window"] for name in ("dev", "prod")}
+    prod, dev = envs["prod"].window, envs["dev"].window
+    assert (prod.open, prod.window, prod.until) == (False, "release-freeze", opens)
+    assert (dev.open, dev.window, dev.until) == (True, None, closes)
+    page = views.render("index", d, live=False)
+    assert f"Window closed by release-freeze; opens {prod.until:%Y-%m-%d %H:%M} UTC" in page
+    assert f"Window open until {dev.until:%Y-%m-%d %H:%M} UTC" in page and page.count('class="badge frozen"') == 1
+
+
+def test_without_windows_no_window_is_shown(told):
+    d = dashboards(told).current()
+    assert all(e.window is None for e in d.environments)
+    assert 'class="window' not in views.render("index", d, live=False)
+
+
+def test_a_promotion_into_a_closed_environment_says_when_it_opens(told):
+    told.ok("promote", "prod", "--from", "dev", "--release-hold", "--no-deploy", "--yes")
+    told.ok("promote", "dev", "--from", "registry", "--release-hold", "--no-deploy", "--yes")
+    freeze(told, "prod", "deny", "release-freeze", -1, 2)
+    into_prod = dashboards(told).current().promotion_into("prod")
+    assert [c.service for c in into_prod.changes] == ["web"]
+    assert into_prod.note.startswith("prod is closed by release-freeze; opens ")
+    assert "--override-window --reason TEXT" in into_prod.note
+
+
+def test_the_page_moves_when_a_window_opens_though_no_store_changed(told):
+    freeze(told, "prod", "deny", "release-freeze", -1, 2)  # opens in an hour
+    boards = dashboards(told)
+    closed = boards.current()
+    assert not by_name(closed.environments)["prod"].window.open
+    told.clock.tick(0.5)
+    assert boards.version() == closed.version and boards.current() is closed
+    told.clock.tick(0.5)
+    assert boards.version() != closed.version
+    opened = boards.current()
+    assert by_name(opened.environments)["prod"].window.open
+    assert boards.version() == opened.version == boards.version()  # moved once, then still

@@ -151,7 +151,8 @@ def environment_view(read: _Read) -> EnvironmentView:
         rollback=RollbackView(**rollback) if rollback else None, services=_service_views(read),
         source=current.release.source if current else None, by=current.release.by if current else None,
         at=current.release.at if current else None, reason=current.release.reason if current else None,
-        error=read.error or (status.error if status else None), trust_warning=status.trust if status else None)
+        error=read.error or (status.error if status else None), trust_warning=status.trust if status else None,
+        window=status.window if status and status.window is not None and status.window.configured else None)
 
 
 def registry_view(ctx: Context, engine: EngineSnapshot) -> tuple[RegistryView | None, dict[str, str]]:
@@ -189,6 +190,7 @@ def promotion_view(target: _Read, source: str, source_images: Mapping[str, str])
     configured = set(env.settings.services)
     offered = {s: r for s, r in source_images.items() if s in configured}
     held = target.status.held if target.status else None
+    window = target.status.window if target.status else None
     command = f"dockyard promote {target.name} --from {source}" + (" --release-hold" if held else "")
     changes = _changes(target.current_images, offered)
     if not source_images:
@@ -197,6 +199,9 @@ def promotion_view(target: _Read, source: str, source_images: Mapping[str, str])
         note = f"{target.name} is held: promote with --release-hold once the cause is fixed"
     elif not changes:
         note = f"{target.name} already runs {source}'s digests"
+    elif window is not None and not window.open:
+        note = (f"{target.name} is {window.describe()}: promotions wait until then (or --override-window "
+                "--reason TEXT)")
     else:
         note = None
     return PromotionView(source=source, into=target.name, changes=changes, command=command, note=note)

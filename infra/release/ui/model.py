@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from infra.release.insights.metrics import EnvironmentMetrics
+    from infra.release.insights.windows import WindowState
 
 
 def _camel(name: str) -> str:
@@ -84,6 +85,9 @@ class EnvironmentView:
     reason: str | None = None
     error: str | None = None
     trust_warning: str | None = None
+    # Freeze windows (`dockyard:windows`), only where some are configured: what `status` says (the same
+    # function); its JSON is `status --json`'s `window`: open, window, until, configured.
+    window: WindowState | None = None
 
 
 @dataclass(frozen=True)

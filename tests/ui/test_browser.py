@@ -8,6 +8,7 @@ reload. Screenshots of each view go to .dockyard/screenshots/.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from infra.release.ui.web import create_app
+from tests.insights.gitrepo import shop
 from tests.support.oci_registry import start_registry
+from tests.ui.test_data import freeze
 from tests.ui.conftest import BRANCH, SCREENSHOTS, dashboards, new_story, serve, tell_the_demo_story
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +32,15 @@ def live_story(tmp_path, aws_region):
     registry = start_registry(tmp_path / "registry")  # skips with one line without docker-registry
     try:
         story = new_story(tmp_path / "project", registry)
+        # The project is a git checkout; each build's images carry the commit they were built from.
+        _, commits = shop(tmp_path / "project" / "src")
+        shutil.move(str(tmp_path / "project" / "src" / ".git"), str(tmp_path / "project" / ".git"))
+        story.revisions = {"r1": commits["start"], "r2": commits["web2"], "r3": commits["web2"],
+                           "banner": commits["web1"]}
         builds = tell_the_demo_story(story)
+        # A freeze in dev now; prod open all day (also at the real time the promote below runs).
+        freeze(story, "dev", "deny", "release-freeze", -1, 2)
+        freeze(story, "prod", "allow", "office-hours", -1, 24)
         yield story, builds
     finally:
         registry.stop()
@@ -86,6 +97,15 @@ def test_the_page_shows_the_story_and_follows_a_promote_made_on_the_command_line
         assert "release 2 misbehaves" in prod.find_element(By.CSS_SELECTOR, ".hold").text
         waiting = browser.find_element(By.CSS_SELECTOR, '.promotion[data-into="prod"]')
         assert "dockyard promote prod --from dev --release-hold" in waiting.text
+        # What the promote would bring, in commits: web's two, newest first, as `promote` lists them.
+        head = waiting.find_element(By.CSS_SELECTOR, '.changelog-head[data-service="web"]').text
+        assert head.startswith("web: 2 commit(s) to its build inputs") and head.endswith("these arrive:")
+        commits = [li.text for li in waiting.find_elements(By.CSS_SELECTOR, ".changelog ul.commits li")]
+        assert [c.split(" (")[0][8:] for c in commits] == ["web: pin the base image", "web: new greeting"]
+        # Freeze windows: dev closed by its freeze, prod open until the end of its window.
+        assert "Window closed by release-freeze; opens " in dev.find_element(By.CSS_SELECTOR, ".window.closed").text
+        assert "frozen" in dev_release and "frozen" not in prod_release
+        assert "Window open until " in prod.find_element(By.CSS_SELECTOR, ".window.open").text
         shoot(browser, "pipeline")
 
         browser.find_element(By.LINK_TEXT, "History").click()

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import datetime, timedelta
 
 from infra.images import ImageRef
 from infra.manifest import Release
 from infra.release.stores.file import FileStore
 from infra.release.ui import gather, views
+from infra.release.ui.changelogs import Changelogs
 from infra.release.ui.engine_reads import EngineReads, EngineSnapshot
 from infra.release.ui.model import short_digest, to_json
 from tests.release.conftest import SERVICES, write_stack
-from tests.release.test_insights_commands import configure
+from tests.insights.gitrepo import shop
+from tests.release.test_insights_commands import LabelledRegistries, configure
 from tests.ui.conftest import BRANCH, BRANCH_URL, dashboards, make_project, tell_the_demo_story
 
 
@@ -221,3 +224,56 @@ def test_the_page_moves_when_a_window_opens_though_no_store_changed(told):
     opened = boards.current()
     assert by_name(opened.environments)["prod"].window.open
     assert boards.version() == opened.version == boards.version()  # moved once, then still
+
+
+def labelled(story, builds, commits) -> None:
+    """The story's images carry the commit each build came from (r1 the first, r2 and r3 web's newest)."""
+    of = {"r1": commits["start"], "r2": commits["web2"], "r3": commits["web2"], "banner": commits["web1"]}
+    story.registries = LabelledRegistries({ref: of[build] for build, images in builds.items()
+                                           for ref in images.values()})
+
+
+def git_history(story) -> dict[str, str]:
+    """The project directory becomes a git checkout with commits to web, worker and neither."""
+    _, commits = shop(story.project.dir / "src")
+    shutil.move(str(story.project.dir / "src" / ".git"), str(story.project.dir / ".git"))
+    return commits
+
+
+def test_between_neighbours_the_page_lists_the_commits_promote_would_show(story):
+    commits = git_history(story)
+    builds = tell_the_demo_story(story)
+    labelled(story, builds, commits)
+    into_prod = dashboards(story).current().promotion_into("prod")
+    (web,) = into_prod.changelog.services
+    assert [c.subject for c in web.arriving] == ["web: pin the base image", "web: new greeting"]
+    assert web.lines()[0] == (f"web: 2 commit(s) to its build inputs ({commits['start'][:7]}..{commits['web2'][:7]}); "
+                              "these arrive:")
+    page = views.render("index", dashboards(story).current(), live=False)
+    assert f"{commits['web1'][:7]} web: new greeting (Grace, 2026-01-02)" in page
+    promoted = json.loads(story.ok("promote", "prod", "--from", "dev", "--release-hold", "--no-deploy", "--yes",
+                                   "--json"))
+    assert to_json(into_prod.changelog) == promoted["changelog"]
+    # registry -> dev: web's image comes from the commit dev runs already; worker does not change.
+    into_dev = dashboards(story).current().promotion_into("dev")
+    assert into_dev.changelog.lines() == [f"web: no commit to its build inputs arrives "
+                                          f"({commits['web2'][:7]}..{commits['web2'][:7]})"]
+
+
+def test_without_history_a_promotion_says_so_in_one_line_and_asks_again_next_time(story):
+    _, commits = shop(story.project.dir / "src")  # a repository beside the project: not its checkout
+    labelled(story, tell_the_demo_story(story), commits)
+    kept = Changelogs()
+
+    def into_prod():
+        d = gather.build(story.context(), EngineSnapshot(), version="v", idle_for=timedelta(days=7), idle_text="7d",
+                         changelogs=kept)
+        return d.promotion_into("prod").changelog, views.render("index", d, live=False)
+
+    log, page = into_prod()
+    assert log.lines() == [f"web: history not available: {story.project.dir} is not a git checkout"]
+    assert log.lines()[0] in page
+    shutil.move(str(story.project.dir / "src" / ".git"), str(story.project.dir / ".git"))
+    log, page = into_prod()  # not kept while unknown: asked again, now with history
+    assert log.lines()[0].startswith("web: 2 commit(s) to its build inputs")
+    assert into_prod()[0] is log  # known: kept while what runs and what comes stay the same

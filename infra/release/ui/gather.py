@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from infra import naming
 from infra.config.spans import describe
 from infra.errors import DockyardError
+from infra.manifest import Release
 from infra.release.commands import inspect
 from infra.release.context import Context
 from infra.release.insights.metrics import parse_time
@@ -18,6 +19,7 @@ from infra.release.insights.report import DEFAULT_SINCE, period
 from infra.release.project import REGISTRY, Environment
 from infra.release.stores.base import StoredRelease
 from infra.release.ui import delivery
+from infra.release.ui.changelogs import Changelogs
 from infra.release.ui.engine_reads import EngineSnapshot
 from infra.release.ui.model import (BranchView, ChangeView, Dashboard, EnvironmentView, EventView, HoldView,
                                     PromotionView, RecordView, RegistryView, RollbackView, ServiceView,
@@ -51,6 +53,12 @@ class _Read:
     @property
     def current_images(self) -> dict[str, str]:
         return dict(self.status.images) if self.status else {}
+
+    @property
+    def current(self) -> StoredRelease | None:
+        """The release the environment wants now (its newest), from the history read with it."""
+        version = self.status.version if self.status else None
+        return next((r for r in self.history if r.version == version), None) if version is not None else None
 
 
 def _read(ctx: Context, name: str, engine: EngineSnapshot) -> _Read | None:
@@ -107,7 +115,7 @@ def _service_views(read: _Read) -> tuple[ServiceView, ...]:
     status = read.status
     if status is None:
         return ()
-    current = next((r for r in read.history if r.version == status.version), None)
+    current = read.current
     running = ((status.running or {}).get("services") or {}) if status.running else {}
     views = []
     for service, image in sorted(status.images.items()):
@@ -137,7 +145,7 @@ def _state(read: _Read) -> str:
 
 def environment_view(read: _Read) -> EnvironmentView:
     status, env = read.status, read.env
-    current = next((r for r in read.history if status and r.version == status.version), None)
+    current = read.current
     held = status.held if status else None
     rollback = status.rollback if status else None
     drift = None
@@ -155,23 +163,26 @@ def environment_view(read: _Read) -> EnvironmentView:
         window=status.window if status and status.window is not None and status.window.configured else None)
 
 
-def registry_view(ctx: Context, engine: EngineSnapshot) -> tuple[RegistryView | None, dict[str, str]]:
+def registry_view(ctx: Context, engine: EngineSnapshot
+                  ) -> tuple[RegistryView | None, dict[str, str], Release | None]:
+    """The registry's view, its images, and its release when it has a release store."""
     if not ctx.project.config_file(REGISTRY).is_file():
-        return None, {}
+        return None, {}, None
     try:
         env = ctx.project.environment(REGISTRY)
         if env.store_kind == "stack":
             images = dict(engine.images.get(REGISTRY, {}))
             view = RegistryView(kind="stack", services=_plain_services(images), error=engine.errors.get(REGISTRY),
                                 reading=engine.generation == 0)
-            return view, images
+            return view, images, None
         current = ctx.store(env).current()
     except DockyardError as err:
-        return RegistryView(kind="?", services=(), error=err.message), {}
+        return RegistryView(kind="?", services=(), error=err.message), {}, None
     images = current.release.image_strings() if current else {}
-    return RegistryView(kind=env.store_kind, services=_plain_services(images),
+    view = RegistryView(kind=env.store_kind, services=_plain_services(images),
                         label=f"{REGISTRY}:v{current.version}" if current else None,
-                        error=None if current else "no release published yet (dockyard build)"), images
+                        error=None if current else "no release published yet (dockyard build)")
+    return view, images, current.release if current else None
 
 
 def _plain_services(images: Mapping[str, str]) -> tuple[ServiceView, ...]:
@@ -183,7 +194,8 @@ def _changes(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[ChangeView
                             new_short=short_digest(ref)) for s, ref in sorted(new.items()) if old.get(s) != ref)
 
 
-def promotion_view(target: _Read, source: str, source_images: Mapping[str, str]) -> PromotionView | None:
+def promotion_view(ctx: Context, target: _Read, source: str, source_images: Mapping[str, str],
+                   source_release: Release | None, changelogs: Changelogs) -> PromotionView | None:
     env = target.env
     if env is None or env.follows_stack:
         return None
@@ -204,7 +216,13 @@ def promotion_view(target: _Read, source: str, source_images: Mapping[str, str])
                 "--reason TEXT)")
     else:
         note = None
-    return PromotionView(source=source, into=target.name, changes=changes, command=command, note=note)
+    # The commits each changed service would bring: what `promote` shows before its question.
+    current = target.current
+    changelog = changelogs.between(ctx, target.name, current.release if current else None,
+                                   {c.service: c.new for c in changes},
+                                   source_release.verified if source_release else None) if changes else None
+    return PromotionView(source=source, into=target.name, changes=changes, command=command, note=note,
+                         changelog=changelog)
 
 
 def record_view(stored: StoredRelease, outcome: str | None) -> RecordView:
@@ -291,18 +309,22 @@ def engine_note(engine: EngineSnapshot, now: datetime) -> str:
 
 
 def build(ctx: Context, engine: EngineSnapshot, *, version: str, idle_for: timedelta, idle_text: str,
-          limit: int = TIMELINE_LIMIT, since_text: str = DEFAULT_SINCE) -> Dashboard:
+          limit: int = TIMELINE_LIMIT, since_text: str = DEFAULT_SINCE, changelogs: Changelogs | None = None
+          ) -> Dashboard:
     now = ctx.now()
     names = ctx.project.stack_names()
     app_names = [n for n in names if n != REGISTRY and not naming.is_branch_stack(n)]
     reads = {n: r for n in app_names if (r := _read(ctx, n, engine)) is not None}
-    registry, registry_images = registry_view(ctx, engine)
+    registry, registry_images, registry_release = registry_view(ctx, engine)
     order, upstream = pipeline(reads)
+    changelogs = changelogs if changelogs is not None else Changelogs()
     promotions = []
     for name in order:
         source = upstream[name]
         images = registry_images if source == REGISTRY else reads[source].current_images
-        view = promotion_view(reads[name], source, images)
+        source_current = reads[source].current if source in reads else None
+        view = promotion_view(ctx, reads[name], source, images, registry_release if source == REGISTRY
+                              else (source_current.release if source_current else None), changelogs)
         if view is not None:
             promotions.append(view)
     histories = {n: reads[n].history for n in order if reads[n].history}

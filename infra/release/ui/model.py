@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from infra.release.insights.changelog import Changelog
     from infra.release.insights.metrics import EnvironmentMetrics
     from infra.release.insights.windows import WindowState
 
@@ -115,6 +116,9 @@ class PromotionView:
     changes: tuple[ChangeView, ...]
     command: str
     note: str | None = None
+    # The commits each changed service would bring, as `promote` shows them (the same function); its JSON is
+    # `promote --json`'s `changelog`. None when nothing would change.
+    changelog: Changelog | None = None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from infra.release.context import Context
 from infra.release.insights.report import DEFAULT_SINCE
 from infra.release.ui import gather
+from infra.release.ui.changelogs import Changelogs
 from infra.release.ui.engine_reads import EngineReads
 from infra.release.ui.model import Dashboard
 
@@ -30,6 +31,7 @@ class Dashboards:
         self._lock = threading.Lock()
         self._version: tuple[float, str] | None = None
         self._built: Dashboard | None = None
+        self._changelogs = Changelogs()  # what a promote would bring, kept across builds
         self._window_flips = 0  # freeze-window openings and closings passed while serving
         self._last_flip: datetime | None = None
 
@@ -57,5 +59,6 @@ class Dashboards:
             version = self._current_version()
             if self._built is None or self._built.version != version:
                 self._built = gather.build(self.ctx, self.engine.snapshot, version=version, idle_for=self.idle_for,
-                                           idle_text=self.idle_text, since_text=self.since_text)
+                                           idle_text=self.idle_text, since_text=self.since_text,
+                                           changelogs=self._changelogs)
             return self._built

@@ -8,7 +8,6 @@ reload. Screenshots of each view go to .dockyard/screenshots/.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -17,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from infra.release.ui.web import create_app
-from tests.insights.gitrepo import shop
 from tests.support.oci_registry import start_registry
-from tests.ui.test_data import freeze
+from tests.ui.test_data import freeze, git_history
 from tests.ui.conftest import BRANCH, SCREENSHOTS, dashboards, new_story, serve, tell_the_demo_story
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,8 +31,7 @@ def live_story(tmp_path, aws_region):
     try:
         story = new_story(tmp_path / "project", registry)
         # The project is a git checkout; each build's images carry the commit they were built from.
-        _, commits = shop(tmp_path / "project" / "src")
-        shutil.move(str(tmp_path / "project" / "src" / ".git"), str(tmp_path / "project" / ".git"))
+        commits = git_history(story)
         story.revisions = {"r1": commits["start"], "r2": commits["web2"], "r3": commits["web2"],
                            "banner": commits["web1"]}
         builds = tell_the_demo_story(story)
@@ -127,7 +124,7 @@ def test_the_page_shows_the_story_and_follows_a_promote_made_on_the_command_line
         browser.find_element(By.LINK_TEXT, "Delivery metrics").click()
         assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart")) == 5  # 2 weekly, 3 across environments
         prod_row = browser.find_element(By.CSS_SELECTOR, 'table.figures tr[data-env="prod"]').text
-        assert "50 % (1 of 2: 1 manual)" in prod_row
+        assert "50% (1 of 2: 1 manual)" in prod_row  # as `dockyard metrics prod` says it
         shoot(browser, "metrics")
 
         # Live: a promote from another process shows up on the open page, without a reload.

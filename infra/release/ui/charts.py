@@ -76,7 +76,7 @@ def figure(metrics: Sequence[MetricsView], which: str) -> Markup:
     """The bar chart of one figure across environments: lead_time, change_failure_rate or time_to_restore."""
     if which == "change_failure_rate":
         rows = [(m.env, m.figures.failure_rate, "-" if m.figures.failure_rate is None
-                 else f"{m.figures.failure_rate * 100:.0f} % ({m.figures.failed} of {m.figures.deployments})")
+                 else f"{m.figures.failure_rate:.0%} ({m.figures.failed} of {m.figures.deployments})")
                 for m in metrics]
         return hbars(rows, label="change failure rate", bad_above=0.15)
     figures = [(m.env, m.figures.lead_time if which == "lead_time" else m.figures.restore) for m in metrics]

@@ -347,13 +347,14 @@ def ui(
                                                                  "instead of serving them."),
     idle_for: str = typer.Option("7d", "--idle-for", help="The idle time after which branch gc removes a "
                                                           "preview (shown on the branch page)."),
+    since: str = typer.Option("30d", "--since", help="The delivery metrics' period, as `dockyard metrics --since`."),
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Serve a read-only delivery dashboard (pipeline, history, branch previews, metrics), live."""
     from infra.release.ui import command
 
     if export is not None:
-        run(lambda ctx: command.export(ctx, export.resolve(), idle_for=idle_for), as_json=as_json,
+        run(lambda ctx: command.export(ctx, export.resolve(), idle_for=idle_for, since=since), as_json=as_json,
             project_dir=project_dir, debug=debug)
         return
 
@@ -362,7 +363,7 @@ def ui(
         sys.stdout.flush()
 
     def serving(ctx: Any) -> None:
-        command.serve(ctx, host=host, port=port, idle_for=idle_for, announce=announce)
+        command.serve(ctx, host=host, port=port, idle_for=idle_for, since=since, announce=announce)
         raise typer.Exit(0)
 
     run(serving, as_json=as_json, project_dir=project_dir, debug=debug)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
+from infra.config.spans import describe
 from infra.manifest import Release
+from infra.release.insights.metrics import Figure, compute
 from infra.release.stores.file import FileStore
-from infra.release.insights.metrics import compute
 from tests.support.pulumi_harness import fake_digest
 
 NOW = datetime(2026, 2, 1, tzinfo=timezone.utc)
@@ -81,3 +84,78 @@ def test_a_failure_not_yet_followed_by_a_good_release_is_counted_unrestored(tmp_
 def test_an_empty_history_has_no_figures(tmp_path):
     m = compute("prod", [], now=NOW, since=timedelta(days=30))
     assert m.deployments == 0 and m.failure_rate is None and m.to_json()["changeFailureRate"]["rate"] is None
+
+
+# The cases below came with the dashboard's metrics page, which now shows these same figures.
+
+
+def ago(hours: float) -> str:
+    return (NOW - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def since_commit(hours: float) -> dict:
+    return {"web": {"oldest": ago(hours)}}
+
+
+def test_rollbacks_are_not_deployments_and_the_releases_they_undo_are_failures(tmp_path):
+    store = FileStore(tmp_path / "dev")
+    write(store, ago(50), "a")
+    write(store, ago(40), "b")
+    write(store, ago(39.5), "a", rollback=(2, 1, "automatic"))
+    write(store, ago(10), "c")
+    m = compute("dev", store.history(), now=NOW, since=timedelta(days=30))
+    assert (m.deployments, m.rollbacks, m.failed) == (3, 1, 1)
+    assert m.failure_rate == 1 / 3
+    assert m.restore.median == timedelta(minutes=30)
+
+
+def test_time_to_restore_is_the_median_over_failures_and_a_release_undone_twice_fails_once(tmp_path):
+    store = FileStore(tmp_path / "prod")
+    write(store, ago(100), "a")
+    write(store, ago(90), "b")
+    write(store, ago(89), "a", rollback=(2, 1, "manual"))  # 1 h
+    write(store, ago(80), "a", rollback=(2, 1, "manual"))  # undoes 2 again: not a second failure
+    write(store, ago(70), "c")
+    write(store, ago(67), "a", rollback=(5, 1, "aborted"))  # 3 h
+    write(store, ago(60), "d")
+    write(store, ago(55), "a", rollback=(7, 1, "reverted"))  # 5 h
+    m = compute("prod", store.history(), now=NOW, since=timedelta(days=30))
+    assert (m.deployments, m.failed, m.rollbacks) == (4, 3, 4)
+    assert m.causes == {"manual": 1, "aborted": 1, "reverted": 1}
+    assert m.restore.samples == 3 and m.restore.median == timedelta(hours=3)
+
+
+def test_lead_time_runs_from_the_commit_to_this_environment_so_it_grows_along_the_pipeline(tmp_path):
+    dev, prod = FileStore(tmp_path / "dev"), FileStore(tmp_path / "prod")
+    write(dev, ago(30), "a", changelog=since_commit(31))
+    write(dev, ago(20), "b", changelog=since_commit(21))
+    write(prod, ago(26), "a", changelog=since_commit(31))  # 5 h after the commit
+    write(prod, ago(10), "b", changelog=since_commit(21))  # 11 h after the commit
+    since = timedelta(days=30)
+    assert compute("dev", dev.history(), now=NOW, since=since).lead_time == Figure(2, timedelta(hours=1))
+    assert compute("prod", prod.history(), now=NOW, since=since).lead_time == Figure(2, timedelta(hours=8))
+
+
+def test_a_rollback_is_not_a_change_with_a_lead_time_nor_is_the_promotion_it_undid(tmp_path):
+    prod = FileStore(tmp_path / "prod")
+    write(prod, ago(30), "a", changelog=since_commit(31))
+    write(prod, ago(20), "b", changelog=since_commit(22))
+    write(prod, ago(19), "a", rollback=(2, 1, "manual"))
+    write(prod, ago(1), "c", changelog=since_commit(2))
+    m = compute("prod", prod.history(), now=NOW, since=timedelta(days=30))
+    assert m.lead_time == Figure(2, timedelta(hours=1))  # a and c; not b (undone), not the rollback
+
+
+def test_releases_without_a_readable_time_are_left_out_of_every_figure(tmp_path):
+    store = FileStore(tmp_path / "dev")
+    write(store, "", "a")
+    write(store, "yesterday", "b", changelog=since_commit(30))
+    m = compute("dev", store.history(), now=NOW, since=timedelta(days=30))
+    assert (m.deployments, m.rollbacks, m.failure_rate, m.per_day) == (0, 0, None, 0)
+    assert m.lead_time == Figure(0, None) and m.restore == Figure(0, None)
+
+
+@pytest.mark.parametrize("seconds, text", [(42, "42s"), (600, "10m"), (3600, "1h"), (3660 * 3, "3h 3m"),
+                                           (86400 * 2 + 3600 * 5, "2d 5h"), (86400, "1d"), (-5, "0s")])
+def test_durations_read_as_people_say_them(seconds, text):
+    assert describe(timedelta(seconds=seconds)) == text

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from infra.release import cli
 from infra.release.context import AwsClients, Context
+from infra.release.insights.changelog import REVISION_LABEL
 from infra.release.registries.oci import RegistryClients
 from infra.release.project import Project
 from infra.release.ui.command import listen
@@ -58,11 +59,13 @@ class Story:
     registries: Any
     registry: Any = None  # tests.support.oci_registry.LocalRegistry when images live in a real one
     logs: list[str] = field(default_factory=list)
+    revisions: dict[str, str] = field(default_factory=dict)  # build -> the commit its images carry as a label
 
     def image(self, service: str, build: str) -> str:
         if self.registry is None:
             return f"ghcr.io/acme/{service}@{fake_digest(f'{service}-{build}')}"
-        digest = self.registry.put_image(f"acme/{service}", f"{service}-{build}")
+        labels = {REVISION_LABEL: self.revisions[build]} if build in self.revisions else None
+        digest = self.registry.put_image(f"acme/{service}", f"{service}-{build}", labels=labels)
         return f"{self.registry.host}/acme/{service}@{digest}"
 
     def images(self, build: str) -> dict[str, str]:

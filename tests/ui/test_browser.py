@@ -17,6 +17,7 @@ import pytest
 
 from infra.release.ui.web import create_app
 from tests.support.oci_registry import start_registry
+from tests.ui.test_data import freeze, git_history
 from tests.ui.conftest import BRANCH, SCREENSHOTS, dashboards, new_story, serve, tell_the_demo_story
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +30,14 @@ def live_story(tmp_path, aws_region):
     registry = start_registry(tmp_path / "registry")  # skips with one line without docker-registry
     try:
         story = new_story(tmp_path / "project", registry)
+        # The project is a git checkout; each build's images carry the commit they were built from.
+        commits = git_history(story)
+        story.revisions = {"r1": commits["start"], "r2": commits["web2"], "r3": commits["web2"],
+                           "banner": commits["web1"]}
         builds = tell_the_demo_story(story)
+        # A freeze in dev now; prod open all day (also at the real time the promote below runs).
+        freeze(story, "dev", "deny", "release-freeze", -1, 2)
+        freeze(story, "prod", "allow", "office-hours", -1, 24)
         yield story, builds
     finally:
         registry.stop()
@@ -86,6 +94,15 @@ def test_the_page_shows_the_story_and_follows_a_promote_made_on_the_command_line
         assert "release 2 misbehaves" in prod.find_element(By.CSS_SELECTOR, ".hold").text
         waiting = browser.find_element(By.CSS_SELECTOR, '.promotion[data-into="prod"]')
         assert "dockyard promote prod --from dev --release-hold" in waiting.text
+        # What the promote would bring, in commits: web's two, newest first, as `promote` lists them.
+        head = waiting.find_element(By.CSS_SELECTOR, '.changelog-head[data-service="web"]').text
+        assert head.startswith("web: 2 commit(s) to its build inputs") and head.endswith("these arrive:")
+        commits = [li.text for li in waiting.find_elements(By.CSS_SELECTOR, ".changelog ul.commits li")]
+        assert [c.split(" (")[0][8:] for c in commits] == ["web: pin the base image", "web: new greeting"]
+        # Freeze windows: dev closed by its freeze, prod open until the end of its window.
+        assert "Window closed by release-freeze; opens " in dev.find_element(By.CSS_SELECTOR, ".window.closed").text
+        assert "frozen" in dev_release and "frozen" not in prod_release
+        assert "Window open until " in prod.find_element(By.CSS_SELECTOR, ".window.open").text
         shoot(browser, "pipeline")
 
         browser.find_element(By.LINK_TEXT, "History").click()
@@ -107,7 +124,7 @@ def test_the_page_shows_the_story_and_follows_a_promote_made_on_the_command_line
         browser.find_element(By.LINK_TEXT, "Delivery metrics").click()
         assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart")) == 5  # 2 weekly, 3 across environments
         prod_row = browser.find_element(By.CSS_SELECTOR, 'table.figures tr[data-env="prod"]').text
-        assert "50 % (1 of 2)" in prod_row
+        assert "50% (1 of 2: 1 manual)" in prod_row  # as `dockyard metrics prod` says it
         shoot(browser, "metrics")
 
         # Live: a promote from another process shows up on the open page, without a reload.

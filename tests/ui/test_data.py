@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+import shutil
+from datetime import datetime, timedelta
 
 from infra.images import ImageRef
 from infra.manifest import Release
 from infra.release.stores.file import FileStore
-from infra.release.ui import gather
+from infra.release.ui import gather, views
+from infra.release.ui.changelogs import Changelogs
 from infra.release.ui.engine_reads import EngineReads, EngineSnapshot
-from infra.release.ui.model import short_digest
+from infra.release.ui.model import short_digest, to_json
 from tests.release.conftest import SERVICES, write_stack
+from tests.insights.gitrepo import shop
+from tests.release.test_insights_commands import LabelledRegistries, configure
 from tests.ui.conftest import BRANCH, BRANCH_URL, dashboards, make_project, tell_the_demo_story
 
 
@@ -72,10 +77,10 @@ def test_a_branch_preview_shows_its_base_own_images_url_and_when_gc_would_remove
 
 
 def test_metrics_count_the_story(told):
-    m = by_name(dashboards(told).current().metrics, "env")
-    assert (m["dev"].deployments, m["dev"].failures) == (3, 1)
-    assert (m["prod"].deployments, m["prod"].failures) == (2, 1)
-    assert m["prod"].time_to_restore == 3600  # rolled back one command (an hour of the story) later
+    m = {name: view.figures for name, view in by_name(dashboards(told).current().metrics, "env").items()}
+    assert (m["dev"].deployments, m["dev"].failed, m["dev"].causes) == (3, 1, {"automatic": 1})
+    assert (m["prod"].deployments, m["prod"].failed, m["prod"].rollbacks) == (2, 1, 1)
+    assert m["prod"].restore.median == timedelta(hours=1)  # rolled back one command (an hour of the story) later
 
 
 def test_the_version_moves_with_a_promote_and_only_then_is_the_dashboard_rebuilt(told):
@@ -165,3 +170,110 @@ def test_a_long_history_shows_its_newest_releases_and_says_how_many_there_are(to
                         limit=2)
     page = views.render("history", long, live=False)
     assert 'id="dev-v1"' not in page and "The newest 2; <code>dockyard history dev</code> lists all 4." in page
+
+
+def freeze(story, env: str, kind: str, name: str, start_hours: float, hours: int) -> datetime:
+    """A one-off window of `env`, `start_hours` from the story's now (to the minute), lasting `hours`; its end."""
+    start = (story.clock() + timedelta(hours=start_hours)).replace(second=0)
+    configure(story, env, windows={kind: [{"name": name, "start": start.strftime("%Y-%m-%dT%H:%M"),
+                                           "duration": f"{hours}h"}]})
+    return start + timedelta(hours=hours)
+
+
+def test_each_environment_shows_its_freeze_window_as_status_does(told):
+    opens = freeze(told, "prod", "deny", "release-freeze", -1, 3)  # closed (status runs an hour on); opens in 2 h
+    closes = freeze(told, "dev", "allow", "office-hours", 0, 4)  # open; closes in 3 h
+    status = json.loads(told.ok("status", "--json"))["environments"]
+    d = dashboards(told).current()
+    envs = by_name(d.environments)
+    assert {name: to_json(envs[name].window) for name in ("dev", "prod")} == \
+           {name: status[name]["window"] for name in ("dev", "prod")}
+    prod, dev = envs["prod"].window, envs["dev"].window
+    assert (prod.open, prod.window, prod.until) == (False, "release-freeze", opens)
+    assert (dev.open, dev.window, dev.until) == (True, None, closes)
+    page = views.render("index", d, live=False)
+    assert f"Window closed by release-freeze; opens {prod.until:%Y-%m-%d %H:%M} UTC" in page
+    assert f"Window open until {dev.until:%Y-%m-%d %H:%M} UTC" in page and page.count('class="badge frozen"') == 1
+
+
+def test_without_windows_no_window_is_shown(told):
+    d = dashboards(told).current()
+    assert all(e.window is None for e in d.environments)
+    assert 'class="window' not in views.render("index", d, live=False)
+
+
+def test_a_promotion_into_a_closed_environment_says_when_it_opens(told):
+    told.ok("promote", "prod", "--from", "dev", "--release-hold", "--no-deploy", "--yes")
+    told.ok("promote", "dev", "--from", "registry", "--release-hold", "--no-deploy", "--yes")
+    freeze(told, "prod", "deny", "release-freeze", -1, 2)
+    into_prod = dashboards(told).current().promotion_into("prod")
+    assert [c.service for c in into_prod.changes] == ["web"]
+    assert into_prod.note.startswith("prod is closed by release-freeze; opens ")
+    assert "--override-window --reason TEXT" in into_prod.note
+
+
+def test_the_page_moves_when_a_window_opens_though_no_store_changed(told):
+    freeze(told, "prod", "deny", "release-freeze", -1, 2)  # opens in an hour
+    boards = dashboards(told)
+    closed = boards.current()
+    assert not by_name(closed.environments)["prod"].window.open
+    told.clock.tick(0.5)
+    assert boards.version() == closed.version and boards.current() is closed
+    told.clock.tick(0.5)
+    assert boards.version() != closed.version
+    opened = boards.current()
+    assert by_name(opened.environments)["prod"].window.open
+    assert boards.version() == opened.version == boards.version()  # moved once, then still
+
+
+def labelled(story, builds, commits) -> None:
+    """The story's images carry the commit each build came from (r1 the first, r2 and r3 web's newest)."""
+    of = {"r1": commits["start"], "r2": commits["web2"], "r3": commits["web2"], "banner": commits["web1"]}
+    story.registries = LabelledRegistries({ref: of[build] for build, images in builds.items()
+                                           for ref in images.values()})
+
+
+def git_history(story) -> dict[str, str]:
+    """The project directory becomes a git checkout with commits to web, worker and neither."""
+    _, commits = shop(story.project.dir / "src")
+    shutil.move(str(story.project.dir / "src" / ".git"), str(story.project.dir / ".git"))
+    return commits
+
+
+def test_between_neighbours_the_page_lists_the_commits_promote_would_show(story):
+    commits = git_history(story)
+    builds = tell_the_demo_story(story)
+    labelled(story, builds, commits)
+    into_prod = dashboards(story).current().promotion_into("prod")
+    (web,) = into_prod.changelog.services
+    assert [c.subject for c in web.arriving] == ["web: pin the base image", "web: new greeting"]
+    assert web.lines()[0] == (f"web: 2 commit(s) to its build inputs ({commits['start'][:7]}..{commits['web2'][:7]}); "
+                              "these arrive:")
+    page = views.render("index", dashboards(story).current(), live=False)
+    assert f"{commits['web1'][:7]} web: new greeting (Grace, 2026-01-02)" in page
+    promoted = json.loads(story.ok("promote", "prod", "--from", "dev", "--release-hold", "--no-deploy", "--yes",
+                                   "--json"))
+    assert to_json(into_prod.changelog) == promoted["changelog"]
+    # registry -> dev: web's image comes from the commit dev runs already; worker does not change.
+    into_dev = dashboards(story).current().promotion_into("dev")
+    assert into_dev.changelog.lines() == [f"web: no commit to its build inputs arrives "
+                                          f"({commits['web2'][:7]}..{commits['web2'][:7]})"]
+
+
+def test_without_history_a_promotion_says_so_in_one_line_and_asks_again_next_time(story):
+    _, commits = shop(story.project.dir / "src")  # a repository beside the project: not its checkout
+    labelled(story, tell_the_demo_story(story), commits)
+    kept = Changelogs()
+
+    def into_prod():
+        d = gather.build(story.context(), EngineSnapshot(), version="v", idle_for=timedelta(days=7), idle_text="7d",
+                         changelogs=kept)
+        return d.promotion_into("prod").changelog, views.render("index", d, live=False)
+
+    log, page = into_prod()
+    assert log.lines() == [f"web: history not available: {story.project.dir} is not a git checkout"]
+    assert log.lines()[0] in page
+    shutil.move(str(story.project.dir / "src" / ".git"), str(story.project.dir / ".git"))
+    log, page = into_prod()  # not kept while unknown: asked again, now with history
+    assert log.lines()[0].startswith("web: 2 commit(s) to its build inputs")
+    assert into_prod()[0] is log  # known: kept while what runs and what comes stay the same

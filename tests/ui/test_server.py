@@ -9,7 +9,6 @@ import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 import yaml
 
 from infra.release.ui import views

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from infra.config.spans import parse_span
 from infra.errors import BadInput
 from infra.release.insights.metrics import EnvironmentMetrics, compute
+
+DEFAULT_SINCE = "30d"  # `dockyard metrics` and the dashboard's metrics page: the same period by default
 
 
 @dataclass
@@ -25,10 +28,16 @@ class MetricsResult:
         return lines or ["No environment with a release store."]
 
 
-def metrics(ctx: Any, envs: list[str], since: str) -> MetricsResult:
-    period = parse_span(since)
-    if period is None:
+def period(since: str) -> timedelta:
+    """`--since` as a span; bad input names the flag."""
+    span = parse_span(since)
+    if span is None:
         raise BadInput(f"--since {since!r}: expected a period like 30d, 12w or 90d")
+    return span
+
+
+def metrics(ctx: Any, envs: list[str], since: str) -> MetricsResult:
+    span = period(since)
     names = envs or [n for n in ctx.project.stack_names() if not ctx.project.environment(n).is_registry
                      and not ctx.project.environment(n).follows_stack]
     environments = [ctx.project.app_environment(n) for n in names]  # every name checked before any read
@@ -38,5 +47,5 @@ def metrics(ctx: Any, envs: list[str], since: str) -> MetricsResult:
 
             raise BadInput(f"{env.name} follows the registry stack and has no release history", hint=pin_hint(env.name))
     now = ctx.now()
-    return MetricsResult(since=since, environments=[compute(e.name, ctx.store(e).history(), now=now, since=period)
+    return MetricsResult(since=since, environments=[compute(e.name, ctx.store(e).history(), now=now, since=span)
                                                     for e in environments])

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
+from infra.config.spans import describe
+
 from infra.release.ui.model import MetricsView
 
 
@@ -20,7 +22,7 @@ def _svg(width: int, height: int, label: str, body: list[str]) -> Markup:
 
 
 def weekly_bars(m: MetricsView, *, width: int = 360, height: int = 140) -> Markup:
-    """Deployments per week (failed ones in red at the foot of each bar), oldest week on the left."""
+    """Promotions per week (failed ones in red at the foot of each bar), oldest week on the left."""
     top, bottom, left, right = 18, 22, 26, 6
     plot_h, plot_w = height - top - bottom, width - left - right
     peak = max([w.deployments for w in m.weeks] + [1])
@@ -44,7 +46,8 @@ def weekly_bars(m: MetricsView, *, width: int = 360, height: int = 140) -> Marku
         body.append(f'<text class="axis" x="{left}" y="{height - 6}">{escape(m.weeks[0].start)}</text>')
         body.append(f'<text class="axis" x="{width - right}" y="{height - 6}" text-anchor="end">'
                     f'{escape(m.weeks[-1].start)}</text>')
-    body.append(f'<text class="chart-title" x="{left}" y="12">{escape(m.env)}: {m.per_week:.1f} per week</text>')
+    body.append(f'<text class="chart-title" x="{left}" y="12">{escape(m.env)}: {m.figures.per_day * 7:.1f} per week '
+                f'over {m.figures.days:.0f} days</text>')
     return _svg(width, height, f"{m.env}: deployments per week", body)
 
 
@@ -71,11 +74,11 @@ def hbars(rows: Sequence[tuple[str, float | None, str]], *, label: str, width: i
 
 def figure(metrics: Sequence[MetricsView], which: str) -> Markup:
     """The bar chart of one figure across environments: lead_time, change_failure_rate or time_to_restore."""
-    from infra.release.ui.metrics import duration_text
-
     if which == "change_failure_rate":
-        rows = [(m.env, m.change_failure_rate, "-" if m.change_failure_rate is None
-                 else f"{m.change_failure_rate * 100:.0f} % ({m.failures} of {m.deployments})") for m in metrics]
+        rows = [(m.env, m.figures.failure_rate, "-" if m.figures.failure_rate is None
+                 else f"{m.figures.failure_rate:.0%} ({m.figures.failed} of {m.figures.deployments})")
+                for m in metrics]
         return hbars(rows, label="change failure rate", bad_above=0.15)
-    values = [(m.env, getattr(m, which)) for m in metrics]
-    return hbars([(env, v, duration_text(v)) for env, v in values], label=which.replace("_", " "))
+    figures = [(m.env, m.figures.lead_time if which == "lead_time" else m.figures.restore) for m in metrics]
+    return hbars([(env, None, "-") if f.median is None else (env, f.median.total_seconds(), describe(f.median))
+                  for env, f in figures], label=which.replace("_", " "))

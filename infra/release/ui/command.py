@@ -16,6 +16,7 @@ from typing import Any
 from infra.errors import BadInput
 from infra.release.commands.branches import parse_duration
 from infra.release.context import Context
+from infra.release.insights.report import DEFAULT_SINCE, period
 
 DEFAULT_PORT = 8765
 DEFAULT_IDLE_FOR = "7d"
@@ -87,22 +88,22 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def dashboards_for(ctx: Context, idle_for: str) -> Any:
+def dashboards_for(ctx: Context, idle_for: str, since: str = DEFAULT_SINCE) -> Any:
     from infra.release.ui.engine_reads import EngineReads
     from infra.release.ui.service import Dashboards
 
-    return Dashboards(ctx, EngineReads(ctx), idle_for=parse_duration(idle_for), idle_text=idle_for)
+    idle, _ = parse_duration(idle_for), period(since)  # both checked before anything is read or served
+    return Dashboards(ctx, EngineReads(ctx), idle_for=idle, idle_text=idle_for, since_text=since)
 
 
-def export(ctx: Context, directory: Path, *, idle_for: str = DEFAULT_IDLE_FOR) -> Exported:
+def export(ctx: Context, directory: Path, *, idle_for: str = DEFAULT_IDLE_FOR, since: str = DEFAULT_SINCE) -> Exported:
     """The same pages, rendered once, with the static files beside them: a CI artefact or a wiki page."""
     from infra.release.ui import views
     from infra.release.ui.model import to_json
 
-    parse_duration(idle_for)
     if directory.exists() and not directory.is_dir():
         raise BadInput(f"--export {directory}: is a file", hint="name a directory (it is created if missing)")
-    dashboards = dashboards_for(ctx, idle_for)
+    dashboards = dashboards_for(ctx, idle_for, since)
     dashboards.engine.refresh()  # once, before writing: an export does not wait for a second look
     dashboard = dashboards.current()
     written = []
@@ -121,19 +122,18 @@ def export(ctx: Context, directory: Path, *, idle_for: str = DEFAULT_IDLE_FOR) -
     return Exported(directory=directory, files=written)
 
 
-def serve(ctx: Context, *, host: str, port: int, idle_for: str = DEFAULT_IDLE_FOR,
+def serve(ctx: Context, *, host: str, port: int, idle_for: str = DEFAULT_IDLE_FOR, since: str = DEFAULT_SINCE,
           announce: Callable[[Served], None]) -> None:
     """Serve until interrupted. Validates everything (and binds the port) before announcing the address."""
     import uvicorn
 
     from infra.release.ui.web import LOOPBACK_HOSTS, create_app
 
-    parse_duration(idle_for)
+    dashboards = dashboards_for(ctx, idle_for, since)
     sock = listen(host, port)
     bound = sock.getsockname()[1]
     loopback = is_loopback(host)
     token = None if loopback else secrets.token_urlsafe(24)
-    dashboards = dashboards_for(ctx, idle_for)
     app = create_app(dashboards, token=token, allowed_hosts=LOOPBACK_HOSTS if loopback else None)
     url = f"http://{_url_host(host)}:{bound}/" + (f"?token={token}" if token else "")
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",

@@ -9,12 +9,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from infra import naming
+from infra.config.spans import describe
 from infra.errors import DockyardError
+from infra.manifest import Release
 from infra.release.commands import inspect
 from infra.release.context import Context
+from infra.release.insights.metrics import parse_time
+from infra.release.insights.report import DEFAULT_SINCE, period
 from infra.release.project import REGISTRY, Environment
 from infra.release.stores.base import StoredRelease
-from infra.release.ui import metrics as delivery
+from infra.release.ui import delivery
+from infra.release.ui.changelogs import Changelogs
 from infra.release.ui.engine_reads import EngineSnapshot
 from infra.release.ui.model import (BranchView, ChangeView, Dashboard, EnvironmentView, EventView, HoldView,
                                     PromotionView, RecordView, RegistryView, RollbackView, ServiceView,
@@ -48,6 +53,12 @@ class _Read:
     @property
     def current_images(self) -> dict[str, str]:
         return dict(self.status.images) if self.status else {}
+
+    @property
+    def current(self) -> StoredRelease | None:
+        """The release the environment wants now (its newest), from the history read with it."""
+        version = self.status.version if self.status else None
+        return next((r for r in self.history if r.version == version), None) if version is not None else None
 
 
 def _read(ctx: Context, name: str, engine: EngineSnapshot) -> _Read | None:
@@ -104,7 +115,7 @@ def _service_views(read: _Read) -> tuple[ServiceView, ...]:
     status = read.status
     if status is None:
         return ()
-    current = next((r for r in read.history if r.version == status.version), None)
+    current = read.current
     running = ((status.running or {}).get("services") or {}) if status.running else {}
     views = []
     for service, image in sorted(status.images.items()):
@@ -134,7 +145,7 @@ def _state(read: _Read) -> str:
 
 def environment_view(read: _Read) -> EnvironmentView:
     status, env = read.status, read.env
-    current = next((r for r in read.history if status and r.version == status.version), None)
+    current = read.current
     held = status.held if status else None
     rollback = status.rollback if status else None
     drift = None
@@ -148,26 +159,30 @@ def environment_view(read: _Read) -> EnvironmentView:
         rollback=RollbackView(**rollback) if rollback else None, services=_service_views(read),
         source=current.release.source if current else None, by=current.release.by if current else None,
         at=current.release.at if current else None, reason=current.release.reason if current else None,
-        error=read.error or (status.error if status else None), trust_warning=status.trust if status else None)
+        error=read.error or (status.error if status else None), trust_warning=status.trust if status else None,
+        window=status.window if status and status.window is not None and status.window.configured else None)
 
 
-def registry_view(ctx: Context, engine: EngineSnapshot) -> tuple[RegistryView | None, dict[str, str]]:
+def registry_view(ctx: Context, engine: EngineSnapshot
+                  ) -> tuple[RegistryView | None, dict[str, str], Release | None]:
+    """The registry's view, its images, and its release when it has a release store."""
     if not ctx.project.config_file(REGISTRY).is_file():
-        return None, {}
+        return None, {}, None
     try:
         env = ctx.project.environment(REGISTRY)
         if env.store_kind == "stack":
             images = dict(engine.images.get(REGISTRY, {}))
             view = RegistryView(kind="stack", services=_plain_services(images), error=engine.errors.get(REGISTRY),
                                 reading=engine.generation == 0)
-            return view, images
+            return view, images, None
         current = ctx.store(env).current()
     except DockyardError as err:
-        return RegistryView(kind="?", services=(), error=err.message), {}
+        return RegistryView(kind="?", services=(), error=err.message), {}, None
     images = current.release.image_strings() if current else {}
-    return RegistryView(kind=env.store_kind, services=_plain_services(images),
+    view = RegistryView(kind=env.store_kind, services=_plain_services(images),
                         label=f"{REGISTRY}:v{current.version}" if current else None,
-                        error=None if current else "no release published yet (dockyard build)"), images
+                        error=None if current else "no release published yet (dockyard build)")
+    return view, images, current.release if current else None
 
 
 def _plain_services(images: Mapping[str, str]) -> tuple[ServiceView, ...]:
@@ -179,13 +194,15 @@ def _changes(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[ChangeView
                             new_short=short_digest(ref)) for s, ref in sorted(new.items()) if old.get(s) != ref)
 
 
-def promotion_view(target: _Read, source: str, source_images: Mapping[str, str]) -> PromotionView | None:
+def promotion_view(ctx: Context, target: _Read, source: str, source_images: Mapping[str, str],
+                   source_release: Release | None, changelogs: Changelogs) -> PromotionView | None:
     env = target.env
     if env is None or env.follows_stack:
         return None
     configured = set(env.settings.services)
     offered = {s: r for s, r in source_images.items() if s in configured}
     held = target.status.held if target.status else None
+    window = target.status.window if target.status else None
     command = f"dockyard promote {target.name} --from {source}" + (" --release-hold" if held else "")
     changes = _changes(target.current_images, offered)
     if not source_images:
@@ -194,9 +211,18 @@ def promotion_view(target: _Read, source: str, source_images: Mapping[str, str])
         note = f"{target.name} is held: promote with --release-hold once the cause is fixed"
     elif not changes:
         note = f"{target.name} already runs {source}'s digests"
+    elif window is not None and not window.open:
+        note = (f"{target.name} is {window.describe()}: promotions wait until then (or --override-window "
+                "--reason TEXT)")
     else:
         note = None
-    return PromotionView(source=source, into=target.name, changes=changes, command=command, note=note)
+    # The commits each changed service would bring: what `promote` shows before its question.
+    current = target.current
+    changelog = changelogs.between(ctx, target.name, current.release if current else None,
+                                   {c.service: c.new for c in changes},
+                                   source_release.verified if source_release else None) if changes else None
+    return PromotionView(source=source, into=target.name, changes=changes, command=command, note=note,
+                         changelog=changelog)
 
 
 def record_view(stored: StoredRelease, outcome: str | None) -> RecordView:
@@ -242,11 +268,11 @@ def branch_view(ctx: Context, stack: str, reads: Mapping[str, _Read], engine: En
     branch = reason[len("branch "):] if reason.startswith("branch ") else stack
     base_images = reads[base].current_images if base in reads else {}
     changed = _changes(base_images, release.image_strings()) if release and base_images else ()
-    last = engine.last_updates.get(stack) or delivery.parse_time(release.at if release else None)
+    last = engine.last_updates.get(stack) or parse_time(release.at if release else None)
     idle = removal = None
     if last is not None:
         last = last if last.tzinfo else last.replace(tzinfo=now.tzinfo)
-        idle = delivery.duration_text(max(0.0, (now - last).total_seconds()))
+        idle = describe(max(now - last, timedelta(0)))
         removal = (last + idle_for).strftime("%Y-%m-%dT%H:%M:%SZ")
     return BranchView(stack=stack, branch=branch, base=base, version=current.version if current else None,
                       changed=changed, url=engine.urls.get(stack),
@@ -277,24 +303,28 @@ def fingerprint(ctx: Context, engine: EngineSnapshot) -> str:
 def engine_note(engine: EngineSnapshot, now: datetime) -> str:
     if engine.generation == 0:
         return "reading stack outputs from the engine..."
-    age = delivery.duration_text((now - engine.read_at).total_seconds()) if engine.read_at else "?"
+    age = describe(now - engine.read_at) if engine.read_at else "?"
     note = f"stack outputs read from the engine {age} ago"
     return note + (f"; stack list: {engine.stacks_error}" if engine.stacks_error else "")
 
 
 def build(ctx: Context, engine: EngineSnapshot, *, version: str, idle_for: timedelta, idle_text: str,
-          limit: int = TIMELINE_LIMIT) -> Dashboard:
+          limit: int = TIMELINE_LIMIT, since_text: str = DEFAULT_SINCE, changelogs: Changelogs | None = None
+          ) -> Dashboard:
     now = ctx.now()
     names = ctx.project.stack_names()
     app_names = [n for n in names if n != REGISTRY and not naming.is_branch_stack(n)]
     reads = {n: r for n in app_names if (r := _read(ctx, n, engine)) is not None}
-    registry, registry_images = registry_view(ctx, engine)
+    registry, registry_images, registry_release = registry_view(ctx, engine)
     order, upstream = pipeline(reads)
+    changelogs = changelogs if changelogs is not None else Changelogs()
     promotions = []
     for name in order:
         source = upstream[name]
         images = registry_images if source == REGISTRY else reads[source].current_images
-        view = promotion_view(reads[name], source, images)
+        source_current = reads[source].current if source in reads else None
+        view = promotion_view(ctx, reads[name], source, images, registry_release if source == REGISTRY
+                              else (source_current.release if source_current else None), changelogs)
         if view is not None:
             promotions.append(view)
     histories = {n: reads[n].history for n in order if reads[n].history}
@@ -304,5 +334,6 @@ def build(ctx: Context, engine: EngineSnapshot, *, version: str, idle_for: timed
                      registry=registry, environments=tuple(environment_view(reads[n]) for n in order),
                      promotions=tuple(promotions),
                      timelines=tuple(timeline_view(n, h, limit) for n, h in histories.items()),
-                     branches=tuple(branches), metrics=tuple(delivery.delivery_metrics(histories, now=now)),
-                     idle_for=idle_text, engine_note=engine_note(engine, now))
+                     branches=tuple(branches),
+                     metrics=tuple(delivery.delivery_metrics(histories, now=now, since=period(since_text))),
+                     metrics_since=since_text, idle_for=idle_text, engine_note=engine_note(engine, now))

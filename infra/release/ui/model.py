@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from infra.release.insights.changelog import Changelog
+    from infra.release.insights.metrics import EnvironmentMetrics
+    from infra.release.insights.windows import WindowState
 
 
 def _camel(name: str) -> str:
@@ -17,7 +22,10 @@ def _camel(name: str) -> str:
 
 
 def to_json(value: Any) -> Any:
-    """A view as JSON: dataclass fields by camelCase name, tuples as lists."""
+    """A view as JSON: dataclass fields by camelCase name, tuples as lists; a value of another module that has
+    its own JSON (the delivery figures) as that JSON."""
+    if hasattr(value, "to_json") and not isinstance(value, type):
+        return value.to_json()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {_camel(f.name): to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
@@ -78,6 +86,9 @@ class EnvironmentView:
     reason: str | None = None
     error: str | None = None
     trust_warning: str | None = None
+    # Freeze windows (`dockyard:windows`), only where some are configured: what `status` says (the same
+    # function); its JSON is `status --json`'s `window`: open, window, until, configured.
+    window: WindowState | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,9 @@ class PromotionView:
     changes: tuple[ChangeView, ...]
     command: str
     note: str | None = None
+    # The commits each changed service would bring, as `promote` shows them (the same function); its JSON is
+    # `promote --json`'s `changelog`. None when nothing would change.
+    changelog: Changelog | None = None
 
 
 @dataclass(frozen=True)
@@ -163,19 +177,17 @@ class BranchView:
 @dataclass(frozen=True)
 class WeekView:
     start: str  # YYYY-MM-DD
-    deployments: int
-    failures: int
+    deployments: int  # promotions written that week
+    failures: int  # those a later release undid
 
 
 @dataclass(frozen=True)
 class MetricsView:
     env: str
-    deployments: int
-    failures: int
-    per_week: float
-    lead_time: float | None  # seconds, median
-    change_failure_rate: float | None
-    time_to_restore: float | None  # seconds, median
+    # What `dockyard metrics` computes for this environment (the same function, the same period); its JSON
+    # is that command's document for it: since, until, days, deploymentFrequency, leadTime, changeFailureRate,
+    # timeToRestore.
+    figures: EnvironmentMetrics
     weeks: tuple[WeekView, ...]
 
 
@@ -190,6 +202,7 @@ class Dashboard:
     timelines: tuple[TimelineView, ...]
     branches: tuple[BranchView, ...]
     metrics: tuple[MetricsView, ...]
+    metrics_since: str  # the metrics' period, as `dockyard metrics --since` spells it
     idle_for: str
     engine_note: str
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import jinja2
 
 from infra.release.ui import charts
-from infra.release.ui.metrics import duration_text
 from infra.release.ui.model import Dashboard
 
 HERE = Path(__file__).parent
@@ -22,8 +21,7 @@ PAGES = {"index": "Pipeline", "history": "History", "branches": "Branch previews
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["duration"] = duration_text
-    env.filters["percent"] = lambda v: "-" if v is None else f"{v * 100:.0f} %"
+    env.filters["percent"] = lambda v: "-" if v is None else f"{v:.0%}"  # as `dockyard metrics` writes it
     env.filters["commit"] = lambda c: (c or "")[:12] or "-"
     env.filters["css"] = lambda text: "".join(ch if ch.isalnum() else "-" for ch in str(text))
     env.globals["charts"] = charts

@@ -33,10 +33,10 @@ def make_project(directory: Path, releases: int = RELEASES) -> Path:
     """dev and prod in file stores, `releases` each: promotes with a rollback every 25th (held after)."""
     import yaml
 
-    from infra.images import ImageRef
-    from infra.manifest import Release, Rollback
-    from infra.release.stores.file import FileStore
-    from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold
+    from dockyard.images import ImageRef
+    from dockyard.manifest import Release, Rollback
+    from dockyard.release.stores.file import FileStore
+    from dockyard.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold
 
     (directory / "Pulumi.yaml").write_text("name: bench\nruntime: python\n")
     for env in ("dev", "prod"):
@@ -73,7 +73,7 @@ def _timed_process(args: list[str]) -> float:
 def _serve(project: Path) -> tuple[subprocess.Popen, str, float]:
     """Start `dockyard ui`; return it, its address and the seconds until its first page was served."""
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "infra.release.cli", "ui", "--port", "0", "--json",
+    process = subprocess.Popen([sys.executable, "-m", "dockyard.release.cli", "ui", "--port", "0", "--json",
                                 "--project-dir", str(project)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                text=True, cwd=ROOT)
     url = json.loads(process.stdout.readline())["url"]
@@ -124,7 +124,7 @@ def ui_rows(releases: int = RELEASES) -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         project = make_project(Path(tmp), releases)
-        status = min(_timed_process([python, "-m", "infra.release.cli", "status", "--json", "--project-dir",
+        status = min(_timed_process([python, "-m", "dockyard.release.cli", "status", "--json", "--project-dir",
                                      str(project)]) for _ in range(5))
         baseline = f"{status * 1000:.0f} ms (status --json)"
         rows.append((f"dockyard status --json, {releases} releases x 2 envs (baseline)", f"{status * 1000:.0f} ms",
@@ -154,9 +154,9 @@ def ui_rows(releases: int = RELEASES) -> list[Row]:
             rows.append(("dockyard ui: the history page (newest 100 per env), nothing changed",
                          f"{statistics.median(history) * 1000:.0f} ms", baseline,
                          f"{statistics.median(history) / status:.2f}", f"page {len(page) // 1024} KiB"))
-            from infra.images import ImageRef
-            from infra.manifest import Release
-            from infra.release.stores.file import FileStore
+            from dockyard.images import ImageRef
+            from dockyard.manifest import Release
+            from dockyard.release.stores.file import FileStore
 
             store = FileStore(project / ".dockyard" / "releases" / "prod")
             current = store.current()

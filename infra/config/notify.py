@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.errors import ConfigError
+from dockyard.errors import ConfigError
 
 EVENTS = ("promote", "verification-failed", "automatic-rollback", "rollback", "abort", "hold", "hold-released")
 FORMATS = ("json", "slack")

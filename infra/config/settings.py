@@ -1,4 +1,4 @@
-"""The settings each stack role runs with: frozen dataclasses that `infra.config.load` returns (pure)."""
+"""The settings each stack role runs with: frozen dataclasses that `dockyard.config.load` returns (pure)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from infra import naming
-from infra.config.notify import NotifySettings
-from infra.config.trust import TrustPolicy
-from infra.config.windows import Windows
-from infra.targets.ecs.config import DatabaseSettings, NetworkSettings, SharedDatabase
-from infra.targets.ecs.deployment import DeploymentSettings
-from infra.targets.kubernetes.config import KubernetesSettings, SecretDatabaseSettings
-from infra.targets.nomad.config import NomadSettings
+from dockyard import naming
+from dockyard.config.notify import NotifySettings
+from dockyard.config.trust import TrustPolicy
+from dockyard.config.windows import Windows
+from dockyard.targets.ecs.config import DatabaseSettings, NetworkSettings, SharedDatabase
+from dockyard.targets.ecs.deployment import DeploymentSettings
+from dockyard.targets.kubernetes.config import KubernetesSettings, SecretDatabaseSettings
+from dockyard.targets.nomad.config import NomadSettings
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from infra.errors import ConfigError
+from dockyard.errors import ConfigError
 
 _SHORT = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 _ISO = re.compile(r"^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")

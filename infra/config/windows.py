@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from infra.config.spans import EXPECTED as SPAN_EXPECTED
-from infra.config.spans import describe, parse_span
-from infra.errors import ConfigError
+from dockyard.config.spans import EXPECTED as SPAN_EXPECTED
+from dockyard.config.spans import describe, parse_span
+from dockyard.errors import ConfigError
 
 WINDOW_KEYS = ("timezone", "allow", "deny")
 ENTRY_KEYS = ("name", "cron", "rrule", "start", "duration", "timezone")

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import typer
 
-from infra.errors import BadInput, DockyardError
+from dockyard.errors import BadInput, DockyardError
 
 app = typer.Typer(
     name="dockyard",
@@ -71,9 +71,9 @@ def _log(line: str) -> None:
 
 def make_context(project_dir: Path | None) -> Any:
     """The Context commands run with; tests replace this to inject a fake engine."""
-    from infra.release.context import Context
-    from infra.release.engine import AutomationDeployer
-    from infra.release.project import Project
+    from dockyard.release.context import Context
+    from dockyard.release.engine import AutomationDeployer
+    from dockyard.release.project import Project
 
     project = Project.find((project_dir or Path.cwd()).resolve())
     confirm = (lambda question: typer.confirm(question, err=True)) if sys.stdin.isatty() else None
@@ -97,7 +97,7 @@ def _render_table(header: list[str], rows: list[list[str]]) -> None:
 
 def run(operation: Callable[[Any], Any], *, as_json: bool, project_dir: Path | None, debug: bool) -> None:
     """Run one operation; print its result, or one error line (and hint), and exit with the documented code."""
-    from infra.release.failures import as_dockyard_error
+    from dockyard.release.failures import as_dockyard_error
 
     ctx = None
     try:
@@ -118,7 +118,7 @@ def run(operation: Callable[[Any], Any], *, as_json: bool, project_dir: Path | N
         raise typer.Exit(failure.exit_code) from None
     finally:
         if getattr(ctx, "notifier", None) is not None:  # events queued during the command: a bounded wait
-            from infra.release.insights.hooks import flush
+            from dockyard.release.insights.hooks import flush
 
             flush(ctx)
     if as_json:
@@ -151,12 +151,12 @@ def build(
 
         run(refuse, as_json=as_json, project_dir=project_dir, debug=debug)
     if local:
-        from infra.release.registries.local_build import build_local
+        from dockyard.release.registries.local_build import build_local
 
         run(lambda ctx: build_local(ctx, services=service, push_only=push_only, against=against),
             as_json=as_json, project_dir=project_dir, debug=debug)
         return
-    from infra.release.commands.build import build as build_registry
+    from dockyard.release.commands.build import build as build_registry
 
     run(build_registry, as_json=as_json, project_dir=project_dir, debug=debug)
 
@@ -177,10 +177,10 @@ def promote(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Promote SRC's current release into ENV: write it, deploy it, verify it."""
-    from infra.release.commands import promotion
+    from dockyard.release.commands import promotion
 
     if auto:
-        from infra.release.insights.auto import promote_when_ready
+        from dockyard.release.insights.auto import promote_when_ready
 
         run(lambda ctx: promote_when_ready(ctx, env, source, services=service, reason=reason, deploy=not no_deploy,
                                            auto_rollback=not no_rollback, override_window=override_window,
@@ -201,7 +201,7 @@ def rollback(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Point ENV back at an earlier release, without rebuilding; holds ENV against promotions."""
-    from infra.release.commands import promotion
+    from dockyard.release.commands import promotion
 
     run(lambda ctx: promotion.rollback(ctx, env, to=to, services=service, reason=reason, deploy=not no_deploy,
                                        yes=yes),
@@ -215,7 +215,7 @@ def abort(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Stop ENV's in-flight ECS deployments with rollback; record its newest release as aborted; holds ENV."""
-    from infra.release.commands import abort as aborting
+    from dockyard.release.commands import abort as aborting
 
     run(lambda ctx: aborting.abort(ctx, env, reason=reason, yes=yes), as_json=as_json, project_dir=project_dir,
         debug=debug)
@@ -228,7 +228,7 @@ def deploy(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Deploy ENV's current release (pulumi up), then verify what runs."""
-    from infra.release.commands import promotion
+    from dockyard.release.commands import promotion
 
     run(lambda ctx: promotion.deploy(ctx, env, preview=preview), as_json=as_json, project_dir=project_dir,
         debug=debug)
@@ -240,7 +240,7 @@ def status(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Per environment and service: wanted release and digest, deployed, known-good, drift."""
-    from infra.release.commands import inspect
+    from dockyard.release.commands import inspect
 
     run(lambda ctx: inspect.status(ctx, envs or []), as_json=as_json, project_dir=project_dir, debug=debug)
 
@@ -252,7 +252,7 @@ def history(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """ENV's releases, newest first, with their labels."""
-    from infra.release.commands import inspect
+    from dockyard.release.commands import inspect
 
     run(lambda ctx: inspect.history(ctx, env, limit), as_json=as_json, project_dir=project_dir, debug=debug)
 
@@ -264,7 +264,7 @@ def metrics(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Delivery metrics per environment: deployment frequency, lead time, change failure rate, time to restore."""
-    from infra.release.insights.report import metrics as report
+    from dockyard.release.insights.report import metrics as report
 
     run(lambda ctx: report(ctx, envs or [], since), as_json=as_json, project_dir=project_dir, debug=debug)
 
@@ -280,7 +280,7 @@ def branch_up(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Create or update the branch's stack from BASE's release and deploy it."""
-    from infra.release.commands import branches
+    from dockyard.release.commands import branches
 
     run(lambda ctx: branches.up(ctx, branch, base=base, images=image), as_json=as_json,
         project_dir=project_dir, debug=debug)
@@ -292,7 +292,7 @@ def branch_preview(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Print the branch stack's change set (a pull-request comment body)."""
-    from infra.release.commands import branches
+    from dockyard.release.commands import branches
 
     run(lambda ctx: branches.preview(ctx, branch), as_json=as_json, project_dir=project_dir, debug=debug)
 
@@ -304,7 +304,7 @@ def branch_destroy(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Destroy the branch stack, remove it, its config file and its release."""
-    from infra.release.commands import branches
+    from dockyard.release.commands import branches
 
     run(lambda ctx: branches.destroy(ctx, branch, base=base), as_json=as_json, project_dir=project_dir,
         debug=debug)
@@ -318,7 +318,7 @@ def branch_gc(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Destroy branch stacks whose branch is gone (or that sat idle too long)."""
-    from infra.release.commands import branches
+    from dockyard.release.commands import branches
 
     run(lambda ctx: branches.gc(ctx, keep=keep, idle_for=idle_for, base=base), as_json=as_json,
         project_dir=project_dir, debug=debug)
@@ -332,7 +332,7 @@ def demo(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Walk the whole release story on the real engine and a local backend."""
-    from infra.release.commands.demo import story
+    from dockyard.release.commands.demo import story
 
     run(lambda ctx: story(ctx, workdir, nomad=nomad, log=_log), as_json=as_json, project_dir=project_dir,
         debug=debug)
@@ -351,7 +351,7 @@ def ui(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Serve a read-only delivery dashboard (pipeline, history, branch previews, metrics), live."""
-    from infra.release.ui import command
+    from dockyard.release.ui import command
 
     if export is not None:
         run(lambda ctx: command.export(ctx, export.resolve(), idle_for=idle_for, since=since), as_json=as_json,

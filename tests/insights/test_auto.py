@@ -6,13 +6,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from infra.config.spans import duration_setting
-from infra.errors import ConfigError
-from infra.manifest import Release
-from infra.release.stores.file import FileStore
-from infra.release.insights import auto
-from infra.config.windows import parse_windows
-from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold
+from dockyard.config.spans import duration_setting
+from dockyard.errors import ConfigError
+from dockyard.manifest import Release
+from dockyard.release.stores.file import FileStore
+from dockyard.release.insights import auto
+from dockyard.config.windows import parse_windows
+from dockyard.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold
 from tests.insights.test_metrics import images
 
 VERIFIED_AT = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from infra.manifest import Release, Verification
-from infra.release.insights.changelog import History, compute, image_revision, service_changes
-from infra.release.registries.oci import RegistryClients
-from infra.release.project import Project
+from dockyard.manifest import Release, Verification
+from dockyard.release.insights.changelog import History, compute, image_revision, service_changes
+from dockyard.release.registries.oci import RegistryClients
+from dockyard.release.project import Project
 from tests.insights.gitrepo import shop
 from tests.support.oci_registry import start_registry
 

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from infra.config.spans import describe
-from infra.manifest import Release
-from infra.release.insights.metrics import Figure, compute
-from infra.release.stores.file import FileStore
+from dockyard.config.spans import describe
+from dockyard.manifest import Release
+from dockyard.release.insights.metrics import Figure, compute
+from dockyard.release.stores.file import FileStore
 from tests.support.pulumi_harness import fake_digest
 
 NOW = datetime(2026, 2, 1, tzinfo=timezone.utc)

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from infra.errors import ConfigError
-from infra.config.notify import parse_notify
-from infra.release.insights.notify import Event, Notifier
+from dockyard.errors import ConfigError
+from dockyard.config.notify import parse_notify
+from dockyard.release.insights.notify import Event, Notifier
 from tests.insights.receivers import Receiver, down_url
 
 EVENT = Event(kind="promote", env="prod", text="dev:v3 -> prod: release 7 (deployed and verified)",

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from infra.errors import ConfigError
-from infra.config.windows import parse_windows
-from infra.release.insights.windows import state
+from dockyard.errors import ConfigError
+from dockyard.config.windows import parse_windows
+from dockyard.release.insights.windows import state
 
 UTC = timezone.utc
 # Paris: UTC+1 in winter, UTC+2 from the last Sunday of March (2026-03-29).

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from infra.release import cli
-from infra.release.stores.base import KNOWN_GOOD
+from dockyard.release import cli
+from dockyard.release.stores.base import KNOWN_GOOD
 from tests.insights.gitrepo import shop
 from tests.insights.receivers import Receiver, down_url
 from tests.release.conftest import FakeOciRegistries, images, ref

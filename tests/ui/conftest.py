@@ -18,15 +18,15 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from infra.release import cli
-from infra.release.context import AwsClients, Context
-from infra.release.insights.changelog import REVISION_LABEL
-from infra.release.registries.oci import RegistryClients
-from infra.release.project import Project
-from infra.release.ui.command import listen
-from infra.release.ui.engine_reads import EngineReads
-from infra.release.ui.service import Dashboards
-from infra.release.ui.web import create_app
+from dockyard.release import cli
+from dockyard.release.context import AwsClients, Context
+from dockyard.release.insights.changelog import REVISION_LABEL
+from dockyard.release.registries.oci import RegistryClients
+from dockyard.release.project import Project
+from dockyard.release.ui.command import listen
+from dockyard.release.ui.engine_reads import EngineReads
+from dockyard.release.ui.service import Dashboards
+from dockyard.release.ui.web import create_app
 from tests.support import parts
 from tests.release.conftest import SERVICES, FakeEngine, FakeOciRegistries, write_stack
 from tests.support.pulumi_harness import fake_digest

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.release.ui.web import create_app
+from dockyard.release.ui.web import create_app
 from tests.support.oci_registry import start_registry
 from tests.ui.test_data import freeze, git_history
 from tests.ui.conftest import BRANCH, SCREENSHOTS, dashboards, new_story, serve, tell_the_demo_story
@@ -132,7 +132,7 @@ def test_the_page_shows_the_story_and_follows_a_promote_made_on_the_command_line
         browser.execute_script("window.notReloaded = true;")
         env = {**os.environ, "PYTHONPATH": str(ROOT), "DOCKYARD_USER": "bob"}
         promoted = subprocess.run(
-            [sys.executable, "-m", "infra.release.cli", "promote", "prod", "--from", "dev", "--release-hold",
+            [sys.executable, "-m", "dockyard.release.cli", "promote", "prod", "--from", "dev", "--release-hold",
              "--no-deploy", "--yes", "--reason", "release 2 fixed", "--project-dir", str(story.project.dir)],
             env=env, capture_output=True, text=True, timeout=60)
         assert promoted.returncode == 0, promoted.stderr

@@ -49,7 +49,7 @@ def test_bad_flags_are_one_line_and_exit_2(told, tmp_path):
 
 def test_a_dockyard_ui_process_on_another_address_serves_only_behind_the_token_it_prints(told):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "infra.release.cli", "ui", "--host", "0.0.0.0", "--port", "0",
+    process = subprocess.Popen([sys.executable, "-m", "dockyard.release.cli", "ui", "--host", "0.0.0.0", "--port", "0",
                                 "--project-dir", str(told.project.dir), "--json"], env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

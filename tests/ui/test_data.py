@@ -6,13 +6,13 @@ import json
 import shutil
 from datetime import datetime, timedelta
 
-from infra.images import ImageRef
-from infra.manifest import Release
-from infra.release.stores.file import FileStore
-from infra.release.ui import gather, views
-from infra.release.ui.changelogs import Changelogs
-from infra.release.ui.engine_reads import EngineReads, EngineSnapshot
-from infra.release.ui.model import short_digest, to_json
+from dockyard.images import ImageRef
+from dockyard.manifest import Release
+from dockyard.release.stores.file import FileStore
+from dockyard.release.ui import gather, views
+from dockyard.release.ui.changelogs import Changelogs
+from dockyard.release.ui.engine_reads import EngineReads, EngineSnapshot
+from dockyard.release.ui.model import short_digest, to_json
 from tests.release.conftest import SERVICES, write_stack
 from tests.insights.gitrepo import shop
 from tests.release.test_insights_commands import LabelledRegistries, configure
@@ -158,7 +158,7 @@ def test_a_stack_the_engine_cannot_read_is_one_error_and_the_rest_still_shows(to
 
 
 def test_a_long_history_shows_its_newest_releases_and_says_how_many_there_are(told):
-    from infra.release.ui import views
+    from dockyard.release.ui import views
 
     history = told.context().store(told.project.app_environment("dev")).history()
     timeline = gather.timeline_view("dev", history, limit=2)

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from infra.manifest import Release
-from infra.release.stores.file import FileStore
-from infra.release.ui import views
-from infra.release.ui.delivery import metrics_view
-from infra.release.ui.model import to_json
+from dockyard.manifest import Release
+from dockyard.release.stores.file import FileStore
+from dockyard.release.ui import views
+from dockyard.release.ui.delivery import metrics_view
+from dockyard.release.ui.model import to_json
 from tests.support.pulumi_harness import fake_digest
 from tests.ui.conftest import dashboards, new_story
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from infra.release.ui import views
-from infra.release.ui.web import create_app
+from dockyard.release.ui import views
+from dockyard.release.ui.web import create_app
 from tests.ui.conftest import BRANCH_URL, dashboards, serve
 
 PAGES = ["", "index.html", "history.html", "branches.html", "metrics.html"]
@@ -152,7 +152,7 @@ def test_no_secret_config_value_and_no_kubeconfig_reaches_the_page_or_its_data(t
              for body in bodies.values() if value in body]
     assert leaks == []
     exported = tmp_path / "export"
-    from infra.release.ui.command import export
+    from dockyard.release.ui.command import export
 
     export(told.context(), exported)
     for path in Path(exported).rglob("*"):

@@ -9,17 +9,17 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from infra import naming, targets
-from infra.config import AppSettings
-from infra.errors import BadInput, DockyardError, ImageRefError
-from infra.images import ImageRef
-from infra.manifest import Release
-from infra.release.registries.branch_images import ImageRemoval, remove_branch_images
-from infra.release.context import Context, read_source
-from infra.release.project import Environment, raw_stack_config, split_secrets
-from infra.release.registries import checks as registries
-from infra.release.trust import gate as trust
-from infra.release.commands.promotion import deploy_release
+from dockyard import naming, targets
+from dockyard.config import AppSettings
+from dockyard.errors import BadInput, DockyardError, ImageRefError
+from dockyard.images import ImageRef
+from dockyard.manifest import Release
+from dockyard.release.registries.branch_images import ImageRemoval, remove_branch_images
+from dockyard.release.context import Context, read_source
+from dockyard.release.project import Environment, raw_stack_config, split_secrets
+from dockyard.release.registries import checks as registries
+from dockyard.release.trust import gate as trust
+from dockyard.release.commands.promotion import deploy_release
 
 PREVIEW_MARKER = "<!-- dockyard-preview:{stack} -->"
 _DURATION = re.compile(r"^(\d+)([mhd])$")
@@ -52,7 +52,7 @@ class BranchResult:
     def comment(self) -> str:
         """A pull-request comment body; the marker lets CI find and edit the same comment on each push."""
         summary = ", ".join(f"{op} {n}" for op, n in sorted(self.changes.items()) if op != "same") or "no changes"
-        from infra.release.insights.hooks import markdown
+        from dockyard.release.insights.hooks import markdown
 
         return (f"{PREVIEW_MARKER.format(stack=self.stack)}\n### dockyard preview: `{self.stack}`\n\n"
                 f"Changes: {summary}\n\n{markdown(self.changelog)}<details><summary>pulumi preview</summary>\n\n```\n"
@@ -201,7 +201,7 @@ def _existing_branch(ctx: Context, branch: str, *, base: str | None = None) -> t
 def preview(ctx: Context, branch: str) -> BranchResult:
     stack, env = _existing_branch(ctx, branch)
     result = ctx.deployer.preview(stack)
-    from infra.release.insights.hooks import branch_changelog
+    from dockyard.release.insights.hooks import branch_changelog
 
     current = ctx.store(env).current()
     return BranchResult(branch=branch, stack=stack, action="preview", changes=result.changes, text=result.text,

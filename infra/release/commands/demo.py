@@ -22,18 +22,18 @@ from typing import Any
 
 import yaml
 
-from infra.errors import BadInput, DockyardError
-from infra.release.commands import branches
-from infra.release.commands import inspect
-from infra.release.commands.demo_cluster import (PodsSeen, live_cluster, pods_of, reset_namespaces,
+from dockyard.errors import BadInput, DockyardError
+from dockyard.release.commands import branches
+from dockyard.release.commands import inspect
+from dockyard.release.commands.demo_cluster import (PodsSeen, live_cluster, pods_of, reset_namespaces,
                                                   set_kubeconfig)
-from infra.release.commands import build_local as local
-from infra.release.commands import promotion
-from infra.release.context import Context
-from infra.release.engine import AutomationDeployer
-from infra.release.registries.local_build import Engine, build_local
-from infra.release.project import Project
-from infra.release.insights.receiver import LoopbackReceiver
+from dockyard.release.commands import build_local as local
+from dockyard.release.commands import promotion
+from dockyard.release.context import Context
+from dockyard.release.engine import AutomationDeployer
+from dockyard.release.registries.local_build import Engine, build_local
+from dockyard.release.project import Project
+from dockyard.release.insights.receiver import LoopbackReceiver
 
 SERVICES = ("web", "worker")
 BRANCH = "feature/demo-banner"
@@ -335,7 +335,7 @@ def story(ctx: Context, workdir: Path | None, *, nomad: bool, log: Callable[[str
     """The demo in `workdir` (default `.dockyard/demo`), with the Nomad chapter after it when asked."""
     result = run_demo(ctx.project.dir, (workdir or ctx.project.dir / ".dockyard" / "demo").resolve(), log)
     if nomad:
-        from infra.release.commands.demo_nomad import chapter
+        from dockyard.release.commands.demo_nomad import chapter
 
         chapter(result, log)
     return result

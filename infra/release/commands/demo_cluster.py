@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.errors import DockyardError
-from infra.targets.kubernetes import verify as kube_verify
+from dockyard.errors import DockyardError
+from dockyard.targets.kubernetes import verify as kube_verify
 
 
 def live_cluster(environ: Mapping[str, str]) -> tuple[str | None, str]:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from infra.config.spans import describe
-from infra.config.windows import Windows
-from infra.release.insights import windows as freeze
-from infra.release.insights.metrics import parse_time
-from infra.release.stores.base import KNOWN_GOOD, ReleaseStore
+from dockyard.config.spans import describe
+from dockyard.config.windows import Windows
+from dockyard.release.insights import windows as freeze
+from dockyard.release.insights.metrics import parse_time
+from dockyard.release.stores.base import KNOWN_GOOD, ReleaseStore
 
 # Why an --auto run did not promote; the JSON document's `waiting` field.
 HELD, WINDOW, UNVERIFIED, SOAKING, SAME, SOURCE_HELD = ("held", "window", "unverified", "soaking", "same",
@@ -101,9 +101,9 @@ def promote_when_ready(ctx: Any, env_name: str, source_name: str, *, services: l
                        release_hold: bool = False) -> Gate | AutoPromoted:
     """`promote ENV --from SRC --auto`: promote when the gate says so (no prompt: it is meant for CI),
     else return the gate's answer, which the command prints and exits 0 on."""
-    from infra.errors import BadInput
-    from infra.release.commands import promotion
-    from infra.release.project import REGISTRY
+    from dockyard.errors import BadInput
+    from dockyard.release.commands import promotion
+    from dockyard.release.project import REGISTRY
 
     if override_window or release_hold:
         raise BadInput("--auto never overrides a window or lifts a hold",
@@ -119,7 +119,7 @@ def promote_when_ready(ctx: Any, env_name: str, source_name: str, *, services: l
                                                                "dockyard:soak: 24h")
     source_env = ctx.project.app_environment(source_name)
     if env.follows_stack or source_env.follows_stack:
-        from infra.release.project import pin_hint
+        from dockyard.release.project import pin_hint
 
         raise BadInput(f"{env_name if env.follows_stack else source_name} follows the registry stack; --auto needs "
                        "release stores on both sides", hint=pin_hint(env_name if env.follows_stack else source_name))

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.errors import DockyardError
-from infra.images import ImageRef
-from infra.manifest import ChangeSummary, Release, Verification
+from dockyard.errors import DockyardError
+from dockyard.images import ImageRef
+from dockyard.manifest import ChangeSummary, Release, Verification
 
 REVISION_LABEL = "org.opencontainers.image.revision"
 SHOWN = 10  # commits listed per service; the rest are counted
@@ -261,7 +261,7 @@ def image_revision(registries: Any, ref: str, recorded: Verification | None) -> 
     if recorded is not None and recorded.commit:
         return recorded.commit, None
     try:
-        from infra.release.registries.oci import api_repository
+        from dockyard.release.registries.oci import api_repository
 
         image = ImageRef.parse_pinned(ref)
         config = registries.for_ref(image).image_config(api_repository(image), image.digest or "")

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from infra.errors import BadInput, Conflict
-from infra.manifest import Override, Release, Verification
-from infra.release.insights.changelog import Changelog, compute
-from infra.release.insights.notify import Event, Notifier
-from infra.release.insights.windows import WindowState, state
+from dockyard.errors import BadInput, Conflict
+from dockyard.manifest import Override, Release, Verification
+from dockyard.release.insights.changelog import Changelog, compute
+from dockyard.release.insights.notify import Event, Notifier
+from dockyard.release.insights.windows import WindowState, state
 
 
 def check_flags(override_window: bool, reason: str | None) -> None:

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from infra.config.spans import describe
-from infra.release.stores.base import StoredRelease
+from dockyard.config.spans import describe
+from dockyard.release.stores.base import StoredRelease
 
 
 def parse_time(text: str | None) -> datetime | None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.config.notify import MAX_WAIT, NotifySettings, Webhook
+from dockyard.config.notify import MAX_WAIT, NotifySettings, Webhook
 
 
 @dataclass(frozen=True)

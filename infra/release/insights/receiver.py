@@ -60,8 +60,8 @@ class LoopbackReceiver:
 
     def finale(self, story: Any, ctx: Any) -> dict[str, Any]:
         """The demo's last steps: prod's delivery metrics, then what this receiver heard; then stop it."""
-        from infra.release.insights.hooks import flush
-        from infra.release.insights.report import metrics
+        from dockyard.release.insights.hooks import flush
+        from dockyard.release.insights.report import metrics
 
         figures = story.step("Delivery metrics of prod (DORA's four figures)", lambda: metrics(ctx, ["prod"], "30d"))
         flush(ctx)  # the last events out before reading what arrived

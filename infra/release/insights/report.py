@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from infra.config.spans import parse_span
-from infra.errors import BadInput
-from infra.release.insights.metrics import EnvironmentMetrics, compute
+from dockyard.config.spans import parse_span
+from dockyard.errors import BadInput
+from dockyard.release.insights.metrics import EnvironmentMetrics, compute
 
 DEFAULT_SINCE = "30d"  # `dockyard metrics` and the dashboard's metrics page: the same period by default
 
@@ -43,7 +43,7 @@ def metrics(ctx: Any, envs: list[str], since: str) -> MetricsResult:
     environments = [ctx.project.app_environment(n) for n in names]  # every name checked before any read
     for env in environments:
         if env.follows_stack:
-            from infra.release.project import pin_hint
+            from dockyard.release.project import pin_hint
 
             raise BadInput(f"{env.name} follows the registry stack and has no release history", hint=pin_hint(env.name))
     now = ctx.now()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from infra.config.windows import DEFAULT_START, Window, Windows
+from dockyard.config.windows import DEFAULT_START, Window, Windows
 
 HORIZON = timedelta(days=400)  # how far ahead "when does it open" looks
 MAX_OCCURRENCES = 20000  # per window and question: a `* * * * *` window cannot run away

@@ -1,14 +1,14 @@
 """What a promote between two neighbours would bring, in commits: the changelog `promote` shows (the same
-call, `infra.release.insights.hooks.changelog`), kept while what runs and what comes stay the same."""
+call, `dockyard.release.insights.hooks.changelog`), kept while what runs and what comes stay the same."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from infra.manifest import Release, Verification
-from infra.release.insights import hooks
-from infra.release.insights.changelog import Changelog
+from dockyard.manifest import Release, Verification
+from dockyard.release.insights import hooks
+from dockyard.release.insights.changelog import Changelog
 
 KEPT = 64  # changelogs kept; past that the oldest go (the digests on a page change far more slowly)
 

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-from infra.config.spans import describe
+from dockyard.config.spans import describe
 
-from infra.release.ui.model import MetricsView
+from dockyard.release.ui.model import MetricsView
 
 
 def _svg(width: int, height: int, label: str, body: list[str]) -> Markup:

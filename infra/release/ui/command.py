@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.errors import BadInput
-from infra.release.commands.branches import parse_duration
-from infra.release.context import Context
-from infra.release.insights.report import DEFAULT_SINCE, period
+from dockyard.errors import BadInput
+from dockyard.release.commands.branches import parse_duration
+from dockyard.release.context import Context
+from dockyard.release.insights.report import DEFAULT_SINCE, period
 
 DEFAULT_PORT = 8765
 DEFAULT_IDLE_FOR = "7d"
@@ -89,8 +89,8 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def dashboards_for(ctx: Context, idle_for: str, since: str = DEFAULT_SINCE) -> Any:
-    from infra.release.ui.engine_reads import EngineReads
-    from infra.release.ui.service import Dashboards
+    from dockyard.release.ui.engine_reads import EngineReads
+    from dockyard.release.ui.service import Dashboards
 
     idle, _ = parse_duration(idle_for), period(since)  # both checked before anything is read or served
     return Dashboards(ctx, EngineReads(ctx), idle_for=idle, idle_text=idle_for, since_text=since)
@@ -98,8 +98,8 @@ def dashboards_for(ctx: Context, idle_for: str, since: str = DEFAULT_SINCE) -> A
 
 def export(ctx: Context, directory: Path, *, idle_for: str = DEFAULT_IDLE_FOR, since: str = DEFAULT_SINCE) -> Exported:
     """The same pages, rendered once, with the static files beside them: a CI artefact or a wiki page."""
-    from infra.release.ui import views
-    from infra.release.ui.model import to_json
+    from dockyard.release.ui import views
+    from dockyard.release.ui.model import to_json
 
     if directory.exists() and not directory.is_dir():
         raise BadInput(f"--export {directory}: is a file", hint="name a directory (it is created if missing)")
@@ -127,7 +127,7 @@ def serve(ctx: Context, *, host: str, port: int, idle_for: str = DEFAULT_IDLE_FO
     """Serve until interrupted. Validates everything (and binds the port) before announcing the address."""
     import uvicorn
 
-    from infra.release.ui.web import LOOPBACK_HOSTS, create_app
+    from dockyard.release.ui.web import LOOPBACK_HOSTS, create_app
 
     dashboards = dashboards_for(ctx, idle_for, since)
     sock = listen(host, port)

@@ -1,5 +1,5 @@
 """The metrics page's data: per environment the figures `dockyard metrics` gives (the same function,
-`infra.release.insights.metrics.compute`, over the same period), and for the chart the same count week
+`dockyard.release.insights.metrics.compute`, over the same period), and for the chart the same count week
 by week (the week's promotions and those a later release undid)."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from infra.release.insights.metrics import compute
-from infra.release.stores.base import StoredRelease
-from infra.release.ui.model import MetricsView, WeekView
+from dockyard.release.insights.metrics import compute
+from dockyard.release.stores.base import StoredRelease
+from dockyard.release.ui.model import MetricsView, WeekView
 
 WEEKS = 12  # the chart's weeks, the newest ending now
 

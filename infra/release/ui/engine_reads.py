@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from infra import naming
-from infra.errors import DockyardError
-from infra.release.context import Context
+from dockyard import naming
+from dockyard.errors import DockyardError
+from dockyard.release.context import Context
 
 INTERVAL = 30.0
 

@@ -8,22 +8,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from infra import naming
-from infra.config.spans import describe
-from infra.errors import DockyardError
-from infra.manifest import Release
-from infra.release.commands import inspect
-from infra.release.context import Context
-from infra.release.insights.metrics import parse_time
-from infra.release.insights.report import DEFAULT_SINCE, period
-from infra.release.project import REGISTRY, Environment
-from infra.release.stores.base import StoredRelease
-from infra.release.ui import delivery
-from infra.release.ui.changelogs import Changelogs
-from infra.release.ui.engine_reads import EngineSnapshot
-from infra.release.ui.model import (BranchView, ChangeView, Dashboard, EnvironmentView, EventView, HoldView,
-                                    PromotionView, RecordView, RegistryView, RollbackView, ServiceView,
-                                    TimelineView, short_digest)
+from dockyard import naming
+from dockyard.config.spans import describe
+from dockyard.errors import DockyardError
+from dockyard.manifest import Release
+from dockyard.release.commands import inspect
+from dockyard.release.context import Context
+from dockyard.release.insights.metrics import parse_time
+from dockyard.release.insights.report import DEFAULT_SINCE, period
+from dockyard.release.project import REGISTRY, Environment
+from dockyard.release.stores.base import StoredRelease
+from dockyard.release.ui import delivery
+from dockyard.release.ui.changelogs import Changelogs
+from dockyard.release.ui.engine_reads import EngineSnapshot
+from dockyard.release.ui.model import (BranchView, ChangeView, Dashboard, EnvironmentView, EventView, HoldView,
+                                       PromotionView, RecordView, RegistryView, RollbackView, ServiceView,
+                                       TimelineView, short_digest)
 
 # Where conventional environment names sit in a pipeline when their history does not say.
 ORDER_HINT = ("dev", "development", "test", "qa", "staging", "stage", "uat", "preprod", "prod", "production")

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from infra.release.insights.changelog import Changelog
-    from infra.release.insights.metrics import EnvironmentMetrics
-    from infra.release.insights.windows import WindowState
+    from dockyard.release.insights.changelog import Changelog
+    from dockyard.release.insights.metrics import EnvironmentMetrics
+    from dockyard.release.insights.windows import WindowState
 
 
 def _camel(name: str) -> str:

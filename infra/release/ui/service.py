@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from infra.release.context import Context
-from infra.release.insights.report import DEFAULT_SINCE
-from infra.release.ui import gather
-from infra.release.ui.changelogs import Changelogs
-from infra.release.ui.engine_reads import EngineReads
-from infra.release.ui.model import Dashboard
+from dockyard.release.context import Context
+from dockyard.release.insights.report import DEFAULT_SINCE
+from dockyard.release.ui import gather
+from dockyard.release.ui.changelogs import Changelogs
+from dockyard.release.ui.engine_reads import EngineReads
+from dockyard.release.ui.model import Dashboard
 
 
 class Dashboards:

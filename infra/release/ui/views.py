@@ -7,8 +7,8 @@ from pathlib import Path
 
 import jinja2
 
-from infra.release.ui import charts
-from infra.release.ui.model import Dashboard
+from dockyard.release.ui import charts
+from dockyard.release.ui.model import Dashboard
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"

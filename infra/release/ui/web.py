@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
-from infra.release.ui import views
-from infra.release.ui.model import to_json
-from infra.release.ui.service import Dashboards
+from dockyard.release.ui import views
+from dockyard.release.ui.model import to_json
+from dockyard.release.ui.service import Dashboards
 
 COOKIE = "dockyard_ui_token"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")

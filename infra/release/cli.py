@@ -95,12 +95,13 @@ def _render_table(header: list[str], rows: list[list[str]]) -> None:
     Console(highlight=False, width=max(len(" ".join(header)) + 120, 160)).print(table)
 
 
-def run(operation: Callable[[Any], Any], *, as_json: bool, project_dir: Path | None, debug: bool) -> None:
+def run(operation: Callable[[Any], Any], *, as_json: bool, project_dir: Path | None, debug: bool,
+        needs_project: bool = True) -> None:
     """Run one operation; print its result, or one error line (and hint), and exit with the documented code."""
     from dockyard.release.failures import as_dockyard_error
 
     try:
-        result = operation(make_context(project_dir))
+        result = operation(make_context(project_dir) if needs_project else None)
     except typer.Exit:
         raise
     except Exception as err:  # noqa: BLE001 - every failure leaves through the same door
@@ -289,6 +290,41 @@ def branch_gc(
 
     run(lambda ctx: branches.gc(ctx, keep=keep, idle_for=idle_for, base=base), as_json=as_json,
         project_dir=project_dir, debug=debug)
+
+
+@app.command()
+def init(
+    target: Optional[str] = typer.Option(None, "--target", help="Where the app stacks deploy: ecs, kubernetes "
+                                                                "or nomad."),
+    store: Optional[str] = typer.Option(None, "--store", help="Where releases live: file (a directory in the "
+                                                              "repository) or ssm."),
+    registry: Optional[str] = typer.Option(None, "--registry", help="Where images go: ecr, or HOST[/PREFIX] of an "
+                                                                    "OCI registry (default: $DOCKYARD_REGISTRY)."),
+    region: Optional[str] = typer.Option(None, "--region", help="AWS region, for ecr, ecs or ssm (default: "
+                                                                "$AWS_REGION)."),
+    project: Optional[str] = typer.Option(None, "--project", help="The Pulumi project's name (default: the "
+                                                                  "directory's)."),
+    health: list[str] = typer.Option([], "--health", help="SERVICE=/path: the HTTP path that answers 2xx when "
+                                                          "the service is healthy (repeatable)."),
+    trust_key: Optional[str] = typer.Option(None, "--trust-key", help="A cosign public key: dev and prod promote "
+                                                                      "only images it signed (default: none)."),
+    default_route: Optional[str] = typer.Option(None, "--default-route", help="With several services on ports: "
+                                                  "the one that takes /; the others get /<service>/*."),
+    directory: Path = typer.Option(Path("."), "--dir", help="The repository (default: the current directory)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Ask nothing: take the defaults for what no flag gives."),
+    as_json: bool = JSON, debug: bool = DEBUG,
+) -> None:
+    """Make this repository a dockyard project: Pulumi.yaml, __main__.py and the registry, dev and prod stacks."""
+    from dockyard.release.commands import init as scaffold
+
+    def write(_: Any) -> Any:
+        pairs = dict(h.split("=", 1) if "=" in h else (h, "") for h in health)
+        options = scaffold.InitOptions(target=target, store=store, registry=registry, region=region,
+                                       project=project, health=pairs, trust_key=trust_key,
+                                       default_route=default_route, yes=yes)
+        return scaffold.init(directory, options, None if as_json else scaffold.terminal_ask())
+
+    run(write, as_json=as_json, project_dir=None, debug=debug, needs_project=False)
 
 
 @app.command()

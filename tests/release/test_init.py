@@ -272,3 +272,13 @@ def test_a_repository_without_a_dockerfile_is_refused_with_what_to_add(tmp_path:
     with pytest.raises(BadInput, match="no Dockerfile and no compose file with a build in") as err:
         init(tmp_path, flags(), ask=None)
     assert "add one per service" in err.value.hint and list(tmp_path.iterdir()) == [tmp_path / "node_modules"]
+
+
+def test_what_dockyards_configuration_would_refuse_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    root = team_repo(tmp_path)
+    with pytest.raises(BadInput, match=r"^Pulumi\.registry\.yaml: dockyard:oci\.prefix: got 'Team_A'"):
+        init(root, flags(registry="registry.example.com/Team_A"), ask=None)
+    with pytest.raises(BadInput, match=r"--default-route queue-worker: it listens on no port; expected one of api, "
+                                       r"web-ui"):
+        init(root, flags(default_route="queue-worker"), ask=None)
+    assert not (root / "Pulumi.yaml").exists() and not (root / "__main__.py").exists()

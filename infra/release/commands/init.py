@@ -106,6 +106,7 @@ def init(directory: Path, options: InitOptions, ask: Ask | None) -> InitResult:
     prompt = None if options.yes else ask
     choices = _choose(directory, discovery, options, prompt)
     contents = render.files(choices)
+    _check_loads(contents)
     written = _write_all(directory, contents)
     notes = list(discovery.notes)
     notes += [f"{s.name}: no health check found; checks {render.DEFAULT_HEALTH_PATH} (set --health "
@@ -114,6 +115,21 @@ def init(directory: Path, options: InitOptions, ask: Ask | None) -> InitResult:
     if not (directory / ".git").exists():
         notes.append("not a git repository: each image's commit comes from $DOCKYARD_COMMIT instead")
     return InitResult(directory, written, choices, notes, next_commands(choices))
+
+
+def _check_loads(contents: Mapping[str, str]) -> None:
+    """Every stack of the project as written loads through dockyard's own configuration, or nothing is written
+    (a prefix the registry refuses, a name Kubernetes would): the same check every command makes."""
+    import tempfile
+
+    from dockyard.release.project import Project
+
+    with tempfile.TemporaryDirectory(prefix="dockyard-init-") as scratch:
+        for name, text in contents.items():
+            (Path(scratch) / name).write_text(text, encoding="utf-8")
+        project = Project(Path(scratch))
+        for stack in (render.REGISTRY, *render.ENVIRONMENTS):
+            project.environment(stack)
 
 
 def _file_names() -> list[str]:
@@ -187,6 +203,9 @@ def _choose(directory: Path, discovery: Discovery, options: InitOptions, ask: As
         default_route = pick("--default-route", options.default_route,
                              "Which service takes the default route / (the others get /<service>/*)",
                              render.front_service(discovery.services), routed)
+        if default_route not in routed:
+            raise BadInput(f"--default-route {default_route}: it listens on no port; expected one of "
+                           f"{', '.join(routed)}")
     if store == "ssm":
         for env in render.ENVIRONMENTS:
             naming.validate_parameter_name(f"/{project}/{env}/release")

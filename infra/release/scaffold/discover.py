@@ -88,7 +88,7 @@ def _name_for(path: PurePosixPath, root: Path) -> str:
     return service_name(path.parent.name if str(path.parent) != "." else root.resolve().name)
 
 
-def _from_dockerfile(root: Path, path: PurePosixPath, name: str, hints: RunHints) -> FoundService:
+def _from_dockerfile(path: PurePosixPath, name: str, hints: RunHints) -> FoundService:
     http = http_check(hints.health_command)
     return FoundService(
         name=name, context=str(path.parent) if str(path.parent) != "" else ".", dockerfile=str(path),
@@ -113,7 +113,7 @@ def discover(root: Path) -> Discovery:
         if names.count(name) > 1:  # folders of the same name (services/api, legacy/api): their parents tell
             name = service_name(f"{path.parent.parent.name}-{name}")
         hints = run_hints((root / path).read_text(errors="replace"))
-        services.append(_from_dockerfile(root, path, name, hints))
+        services.append(_from_dockerfile(path, name, hints))
     return Discovery(tuple(services), None, ())
 
 

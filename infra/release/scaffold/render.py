@@ -14,6 +14,7 @@ from dockyard.release.scaffold.discover import FoundService
 TARGETS = targets.NAMES
 STORES = ("file", "ssm")
 REGISTRIES = ("ecr", "oci")
+REGISTRY = "registry"
 ENVIRONMENTS = ("dev", "prod")
 DEFAULT_HEALTH_PATH = "/"
 
@@ -160,7 +161,7 @@ def app_file(choices: Choices, env: str) -> str:
 def files(choices: Choices) -> dict[str, str]:
     """File name (relative to the repository) -> content."""
     out = {"Pulumi.yaml": project_file(choices), "__main__.py": program_file(choices.project),
-           "Pulumi.registry.yaml": registry_file(choices)}
+           f"Pulumi.{REGISTRY}.yaml": registry_file(choices)}
     for env in ENVIRONMENTS:
         out[f"Pulumi.{env}.yaml"] = app_file(choices, env)
     return out

@@ -27,24 +27,27 @@ def discover_services(images_dir: Path) -> list[str]:
     return sorted(p.parent.name for p in images_dir.glob("*/Dockerfile"))
 
 
-def load_settings() -> config.Settings:
+def load_settings(project_dir: Path = PROJECT_DIR) -> config.Settings:
     values, secret_keys = raw_config()
     try:
         return config.load(values, stack=pulumi.get_stack(), secret_keys=secret_keys,
-                           discovered_services=discover_services(PROJECT_DIR / "images"),
+                           discovered_services=discover_services(project_dir / "images"),
                            organization=pulumi.get_organization(), project=pulumi.get_project())
     except DockyardError as err:
         # RunError stops the program with this one line and no traceback.
         raise pulumi.RunError(str(err)) from None
 
 
-def main() -> None:
-    settings = load_settings()
+def main(project_dir: Path | None = None) -> None:
+    """Run the stack's role. `project_dir`: the repository the program builds from and reads releases in
+    (a team's repository, whose __main__.py `dockyard init` wrote); by default this checkout."""
+    project_dir = (project_dir or PROJECT_DIR).resolve()
+    settings = load_settings(project_dir)
     if isinstance(settings, config.RegistrySettings):
         from dockyard.registry import run as run_registry
 
-        run_registry(settings, project_dir=PROJECT_DIR)
+        run_registry(settings, project_dir=project_dir)
     else:
         from dockyard.app import run as run_app
 
-        run_app(settings, project_dir=PROJECT_DIR)
+        run_app(settings, project_dir=project_dir)

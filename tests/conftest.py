@@ -9,6 +9,18 @@ import pytest
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # The folder infra/ is the package `dockyard` only through an install: an editable install of
+    # another checkout would test that checkout's code, and subprocesses would run it too.
+    import importlib.util
+
+    spec = importlib.util.find_spec("dockyard")
+    where = Path(spec.origin).resolve().parent if spec and spec.origin else None
+    if where != PROJECT_DIR / "infra":
+        raise pytest.UsageError(f"dockyard is imported from {where or 'nowhere'}, not {PROJECT_DIR / 'infra'}; "
+                                f"run `python -m pip install -e '{PROJECT_DIR}[test]'` in this interpreter's venv")
+
+
 @pytest.fixture(autouse=True)
 def _no_ambient_config(monkeypatch: pytest.MonkeyPatch) -> None:
     # Config must come from the test, never from a shell that ran `pulumi up`.

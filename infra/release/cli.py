@@ -31,17 +31,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-branch_app = typer.Typer(help="Per-branch preview stacks (branch-<slug>).", no_args_is_help=True,
-                         rich_markup_mode=None)
+
+from dockyard.release.cli_branch import branch_app  # noqa: E402 - the `branch` subcommands
+
 app.add_typer(branch_app, name="branch")
 
-JSON = typer.Option(False, "--json", help="Print one JSON document on stdout; logs go to stderr.")
-PROJECT = typer.Option(None, "--project-dir", help="The project directory (default: found from the current one).")
-DEBUG = typer.Option(False, "--debug", help="Show a traceback for unexpected errors.")
-YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
-SERVICES = typer.Option([], "--service", help="Only these services (repeatable).")
-REASON = typer.Option(None, "--reason", help="Why: recorded in the release.")
-NO_DEPLOY = typer.Option(False, "--no-deploy", help="Write the release but do not deploy it.")
+from dockyard.release.options import DEBUG, JSON, NO_DEPLOY, PROJECT, REASON, SERVICES, YES  # noqa: E402
 
 
 def _print_version(value: bool) -> None:
@@ -95,13 +90,14 @@ def _render_table(header: list[str], rows: list[list[str]]) -> None:
     Console(highlight=False, width=max(len(" ".join(header)) + 120, 160)).print(table)
 
 
-def run(operation: Callable[[Any], Any], *, as_json: bool, project_dir: Path | None, debug: bool) -> None:
+def run(operation: Callable[[Any], Any], *, as_json: bool, project_dir: Path | None, debug: bool,
+        needs_project: bool = True) -> None:
     """Run one operation; print its result, or one error line (and hint), and exit with the documented code."""
     from dockyard.release.failures import as_dockyard_error
 
     ctx = None
     try:
-        ctx = make_context(project_dir)
+        ctx = make_context(project_dir) if needs_project else None
         result = operation(ctx)
     except typer.Exit:
         raise
@@ -272,56 +268,39 @@ def metrics(
 # ----------------------------------------------------------------------------- branch stacks
 
 
-@branch_app.command("up")
-def branch_up(
-    branch: str = typer.Argument(..., help="The git branch."),
-    base: str = typer.Option("dev", "--base", help="The environment to branch from."),
-    image: list[str] = typer.Option([], "--image", help="SERVICE=REF: an image the branch's CI built."),
-    as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
+@app.command()
+def init(
+    target: Optional[str] = typer.Option(None, "--target", help="Where the app stacks deploy: ecs, kubernetes "
+                                                                "or nomad."),
+    store: Optional[str] = typer.Option(None, "--store", help="Where releases live: file (a directory in the "
+                                                              "repository) or ssm."),
+    registry: Optional[str] = typer.Option(None, "--registry", help="Where images go: ecr, or HOST[/PREFIX] of an "
+                                                                    "OCI registry (default: $DOCKYARD_REGISTRY)."),
+    region: Optional[str] = typer.Option(None, "--region", help="AWS region, for ecr, ecs or ssm (default: "
+                                                                "$AWS_REGION)."),
+    project: Optional[str] = typer.Option(None, "--project", help="The Pulumi project's name (default: the "
+                                                                  "directory's)."),
+    health: list[str] = typer.Option([], "--health", help="SERVICE=/path: the HTTP path that answers 2xx when "
+                                                          "the service is healthy (repeatable)."),
+    trust_key: Optional[str] = typer.Option(None, "--trust-key", help="A cosign public key: dev and prod promote "
+                                                                      "only images it signed (default: none)."),
+    default_route: Optional[str] = typer.Option(None, "--default-route", help="With several services on ports: "
+                                                  "the one that takes /; the others get /<service>/*."),
+    directory: Path = typer.Option(Path("."), "--dir", help="The repository (default: the current directory)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Ask nothing: take the defaults for what no flag gives."),
+    as_json: bool = JSON, debug: bool = DEBUG,
 ) -> None:
-    """Create or update the branch's stack from BASE's release and deploy it."""
-    from dockyard.release.commands import branches
+    """Make this repository a dockyard project: Pulumi.yaml, __main__.py and the registry, dev and prod stacks."""
+    from dockyard.release.commands import init as scaffold
 
-    run(lambda ctx: branches.up(ctx, branch, base=base, images=image), as_json=as_json,
-        project_dir=project_dir, debug=debug)
+    def write(_: Any) -> Any:
+        pairs = dict(h.split("=", 1) if "=" in h else (h, "") for h in health)
+        options = scaffold.InitOptions(target=target, store=store, registry=registry, region=region,
+                                       project=project, health=pairs, trust_key=trust_key,
+                                       default_route=default_route, yes=yes)
+        return scaffold.init(directory, options, None if as_json else scaffold.terminal_ask())
 
-
-@branch_app.command("preview")
-def branch_preview(
-    branch: str = typer.Argument(..., help="The git branch."),
-    as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
-) -> None:
-    """Print the branch stack's change set (a pull-request comment body)."""
-    from dockyard.release.commands import branches
-
-    run(lambda ctx: branches.preview(ctx, branch), as_json=as_json, project_dir=project_dir, debug=debug)
-
-
-@branch_app.command("destroy")
-def branch_destroy(
-    branch: str = typer.Argument(..., help="The git branch (or its branch-<slug> stack)."),
-    base: Optional[str] = typer.Option(None, "--base", help="Recreate a missing config file from this base."),
-    as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
-) -> None:
-    """Destroy the branch stack, remove it, its config file and its release."""
-    from dockyard.release.commands import branches
-
-    run(lambda ctx: branches.destroy(ctx, branch, base=base), as_json=as_json, project_dir=project_dir,
-        debug=debug)
-
-
-@branch_app.command("gc")
-def branch_gc(
-    keep: list[str] = typer.Option([], "--keep", help="A branch that still exists (repeatable)."),
-    idle_for: Optional[str] = typer.Option(None, "--idle-for", help="Destroy stacks not updated for this long."),
-    base: Optional[str] = typer.Option(None, "--base", help="Recreate missing config files from this base."),
-    as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
-) -> None:
-    """Destroy branch stacks whose branch is gone (or that sat idle too long)."""
-    from dockyard.release.commands import branches
-
-    run(lambda ctx: branches.gc(ctx, keep=keep, idle_for=idle_for, base=base), as_json=as_json,
-        project_dir=project_dir, debug=debug)
+    run(write, as_json=as_json, project_dir=None, debug=debug, needs_project=False)
 
 
 @app.command()

@@ -56,6 +56,19 @@ class Target:
         """Whether `dockyard:deployment` / `services.<name>.deployment` (ECS strategies) apply."""
         return False
 
+    # ------------------------------------------------------------------ dockyard init
+
+    aws = False  # runs in AWS: its stacks need aws:region, and its images go to ECR unless told otherwise
+
+    def starter_config(self, project: str, env: str) -> tuple[dict[str, Any], str]:
+        """What `dockyard init` writes into a new app stack `env` for this target: config keys, and comment
+        lines (`# …`) saying where the rest comes from."""
+        return {}, ""
+
+    def reach(self) -> str | None:
+        """The shell line of init's next steps that points the command at where this target deploys."""
+        return None
+
     # ------------------------------------------------------------------ the Pulumi program
 
     def program(self, settings: AppSettings, release: ResolvedRelease, project_dir: Path) -> None:

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 
 class EcsTarget(Target):
     name = "ecs"
+    aws = True
+
+    def starter_config(self, project: str, env: str) -> tuple[dict[str, Any], str]:
+        return {}, ("# A VPC of its own, a load balancer and one Fargate service per service; no database until\n"
+                    "# dockyard:database says so (README: App stacks on ECS Fargate).\n")
 
     def check_settings(self, settings: AppSettings) -> None:
         config.check_priorities(settings.services)

@@ -21,6 +21,14 @@ if TYPE_CHECKING:
 class KubernetesTarget(Target):
     name = "kubernetes"
 
+    def starter_config(self, project: str, env: str) -> tuple[dict[str, Any], str]:
+        return ({"dockyard:kubernetes": {"namespace": f"{project}-{env}"[:63].rstrip("-")}},
+                "# The cluster: the one $KUBECONFIG names, or a kubeconfig kept as a secret:\n"
+                f"#   pulumi config set --secret --path dockyard:kubernetes.kubeconfig -s {env} < ~/.kube/config\n")
+
+    def reach(self) -> str | None:
+        return "export KUBECONFIG=~/.kube/config   # the cluster dev deploys to"
+
     def check_settings(self, settings: AppSettings) -> None:
         config.check_branch_host(settings)
 

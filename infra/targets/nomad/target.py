@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 class NomadTarget(Target):
     name = "nomad"
 
+    def starter_config(self, project: str, env: str) -> tuple[dict[str, Any], str]:
+        return {}, "# The agent: the one NOMAD_ADDR names (or dockyard:nomad.address).\n"
+
+    def reach(self) -> str | None:
+        return "export NOMAD_ADDR=http://127.0.0.1:4646   # the agent dev deploys to"
+
     def secret_reference(self, path: str, ref: str) -> None:
         raise ConfigError(f"dockyard:{path}: the nomad target does not read secrets yet; keep them "
                           "in Nomad Variables and out of dockyard:services")

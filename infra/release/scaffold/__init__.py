@@ -1,0 +1,1 @@
+"""`dockyard init`: what a team's repository already says about its services, and the project files made from it."""

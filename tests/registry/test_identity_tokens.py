@@ -11,7 +11,7 @@ import stat
 import pytest
 
 from infra.errors import BadInput
-from infra.release.oci import OciClient
+from infra.release.registries.oci import OciClient
 from tests.support.oci_registry import start_registry
 from tests.support.token_server import TokenServer
 

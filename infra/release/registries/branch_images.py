@@ -68,7 +68,7 @@ def remove_branch_images(ctx: Context, env: Environment) -> ImageRemoval:
     mine = _released(ctx.store(env))
     if not mine:
         return ImageRemoval()
-    from infra.release.stacks_in_use import images_in_use  # the backend's stacks, not the checkout's files
+    from infra.release.registries.stacks_in_use import images_in_use  # the backend's stacks, not the checkout's files
 
     others, unreadable = images_in_use(ctx, env)
     candidates = branch_only(mine, others)

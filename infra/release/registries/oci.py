@@ -2,7 +2,7 @@
 
 Works with any registry that speaks the distribution API (GHCR, Harbor,
 Artifactory, GitLab, Docker Hub, the CNCF distribution registry), with the
-credentials docker itself would use (infra/release/docker_auth.py: the
+credentials docker itself would use (infra/release/registries/docker_auth.py: the
 credential helper the Docker config names, else its `auths`, identity tokens
 exchanged with a refresh-token grant). Bearer-token and basic challenges are
 both answered.
@@ -22,7 +22,7 @@ import urllib.request
 
 from infra.errors import BadInput, DockyardError
 from infra.images import DOCKER_HUB, ImageRef
-from infra.release.docker_auth import Credentials, docker_config, find_credentials, token_request  # noqa: F401
+from infra.release.registries.docker_auth import Credentials, docker_config, find_credentials, token_request  # noqa: F401
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",

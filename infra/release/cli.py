@@ -162,13 +162,16 @@ def promote(
     release_hold: bool = typer.Option(False, "--release-hold", help="Lift a rollback's hold on ENV."),
     no_rollback: bool = typer.Option(False, "--no-rollback", help="If the deploy fails verification, leave it: "
                                                                   "do not roll back to known-good by itself."),
+    unverified: bool = typer.Option(False, "--unverified", help="Take SRC's newest release even if it has not "
+                                                                "passed verification in SRC (recorded in the release)."),
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
-    """Promote SRC's current release into ENV: write it, deploy it, verify it."""
+    """Promote what SRC proved (its known-good release) into ENV: write it, deploy it, verify it."""
     from infra.release.commands import promotion
 
     run(lambda ctx: promotion.promote(ctx, env, source, services=service, reason=reason, deploy=not no_deploy,
-                                      yes=yes, release_hold=release_hold, auto_rollback=not no_rollback),
+                                      yes=yes, release_hold=release_hold, auto_rollback=not no_rollback,
+                                      unverified=unverified),
         as_json=as_json, project_dir=project_dir, debug=debug)
 
 

@@ -11,7 +11,8 @@ from infra import targets
 from infra.errors import BadInput, Conflict, DockyardError
 from infra.images import ImageRef
 from infra.manifest import Release, Rollback
-from infra.release.context import Context, read_source, require_confirmation
+from infra.release.context import Context, require_confirmation
+from infra.release.proven_source import read_promotable
 from infra.release.engine import UpResult
 from infra.release.project import Environment, pin_hint
 from infra.release.registries import checks as registries
@@ -40,18 +41,25 @@ class PromoteResult:
     deployed: bool = False
     verified: bool = False
     tagged: list[str] = field(default_factory=list)
+    newer_unverified: str | None = None  # a newer release of the source, not taken: it never verified there
+    unverified: bool = False  # taken with --unverified
 
     def to_json(self) -> dict[str, Any]:
         return {"env": self.env, "from": self.source, "source": self.label, "version": self.version,
                 "images": self.images,
                 "deployed": self.deployed, "verified": self.verified,
-                "changes": {c.service: {"from": c.old, "to": c.new} for c in self.changes}}
+                "changes": {c.service: {"from": c.old, "to": c.new} for c in self.changes},
+                "newerUnverified": self.newer_unverified, "unverified": self.unverified}
 
     def lines(self) -> list[str]:
+        newer = ([f"{self.newer_unverified} is newer but has not passed verification in {self.source}; "
+                  f"promote it anyway with --unverified"] if self.newer_unverified else [])
         if not self.changes:
-            return [f"{self.env} already runs what {self.label} has: nothing to promote."]
+            return [f"{self.env} already runs what {self.label} has: nothing to promote.", *newer]
         state = "deployed and verified" if self.verified else ("deployed" if self.deployed else "written, not deployed")
-        lines = [f"Promoted {self.label} -> {self.env}: release {self.version} ({state})."]
+        taken = ([f"{self.label} had not passed verification in {self.source}: taken with --unverified, "
+                  "recorded in the release"] if self.unverified else [])
+        lines = [f"Promoted {self.label} -> {self.env}: release {self.version} ({state}).", *taken, *newer]
         if not self.deployed:
             lines.append(f"Next: dockyard deploy {self.env}")
         return lines
@@ -149,12 +157,14 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
 
 
 def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str], reason: str | None,
-            deploy: bool, yes: bool, release_hold: bool, auto_rollback: bool = True) -> PromoteResult:
+            deploy: bool, yes: bool, release_hold: bool, auto_rollback: bool = True,
+            unverified: bool = False) -> PromoteResult:
     if env_name == source_name:
         raise BadInput(f"cannot promote {env_name} into itself", hint="--from names another environment or registry")
     env = ctx.project.app_environment(env_name)
     store = _store_of(ctx, env, "promote into")
-    source = read_source(ctx, source_name)
+    promotable = read_promotable(ctx, source_name, unverified=unverified)  # SRC's known-good, by default
+    source = promotable.source
     configured = set(env.settings.services)
     unknown = sorted(set(services) - configured)
     if unknown:
@@ -181,7 +191,8 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
             store.set_hold(None)
             ctx.log(f"{env_name}: hold released")
         return PromoteResult(env=env_name, source=source.name, label=source.label,
-                             version=current.version if current else None, images=images, changes=[])
+                             version=current.version if current else None, images=images, changes=[],
+                             newer_unverified=promotable.newer_unverified)
     present = registries.check_present(ctx, {c.service: c.new for c in changes},
                                        fix=f"push it first (dockyard build), or promote a release of {source_name} "
                                            "whose images exist")
@@ -193,11 +204,13 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
     require_confirmation(ctx, f"Promote {source.label} -> {env_name}?", yes=yes)
     release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=source.label,
                       commit=_commit(source.release), by=ctx.user, reason=reason, at=ctx.timestamp(),
+                      unverified=source.label if promotable.unverified else None,
                       verified=trust.merged(current.release if current else None, proven, images))
     appended = store.append(release, expected=current.version if current else None)
     ctx.log(f"Promoting {source.label} -> {env_name} (release {appended.version})...")
     result = PromoteResult(env=env_name, source=source.name, label=source.label, version=appended.version,
-                           images=images, changes=changes)
+                           images=images, changes=changes, newer_unverified=promotable.newer_unverified,
+                           unverified=promotable.unverified)
     result.tagged = registries.tag_release(ctx, present, RELEASE_TAG.format(env=env_name, version=appended.version))
     if hold and release_hold:
         store.set_hold(None)

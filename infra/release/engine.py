@@ -81,7 +81,9 @@ def translate(err: Exception, stack: str, known: Callable[[], list[str]] | None 
     if isinstance(err, auto.ConcurrentUpdateError):
         text = str(err)
         holder = re.search(r"locked by \d+ lock\(s\)[^\n]*|Another update is currently in progress[^\n]*", text)
-        return Conflict(f"stack {stack} is locked by another update" + (f" ({holder.group(0).strip()})" if holder else ""),
+        from infra.release.recovery.stack_lock import StackLocked
+
+        return StackLocked(f"stack {stack} is locked by another update" + (f" ({holder.group(0).strip()})" if holder else ""),
                         hint=f"wait for it to finish; if it died, `pulumi cancel -s {stack}` "
                              f"(or `pulumi stack export/import`) releases the lock")
     if isinstance(err, auto.StackNotFoundError):
@@ -110,8 +112,10 @@ class AutomationDeployer:
     @contextmanager
     def _operation(self, verb: str, stack: str) -> Iterator[Callable[[str], None]]:
         """One line when the engine starts on `stack`, its output in the engine log, a heartbeat meanwhile."""
+        from infra.release.recovery import faults
+
         if self.engine_log is None:
-            yield self.log
+            yield faults.watch(verb, stack, self.log)
             return
         from infra.release.progress import heartbeat
 
@@ -120,7 +124,8 @@ class AutomationDeployer:
             sink.write(f"\n=== pulumi {verb} {stack} ===\n")
             self.log(f"   pulumi {verb} {stack} (engine log: {self.engine_log})")
             with heartbeat(self.log, f"pulumi {verb} {stack}"):
-                yield lambda line: (sink.write(line if line.endswith("\n") else line + "\n"), sink.flush())
+                yield faults.watch(verb, stack, lambda line: (sink.write(line if line.endswith("\n") else line + "\n"),
+                                                              sink.flush()))
 
     def _workspace(self) -> Any:
         from pulumi import automation as auto
@@ -167,13 +172,36 @@ class AutomationDeployer:
         except Exception:  # noqa: BLE001 - only feeds a hint
             return []
 
+    def _unlocked(self, stack: str, operation: Callable[[], Any]) -> Any:
+        """Run `operation`; if a killed engine left the stack locked, release the lock and run it once more."""
+        from infra.release.recovery.stack_lock import StackLocked, recover
+
+        try:
+            return operation()
+        except StackLocked as err:
+            released, advice = recover(self.project_dir, stack, lambda: self._cancel(stack), self.log)
+            if not released:
+                err.hint = advice
+                raise
+        return operation()
+
+    def _cancel(self, stack: str) -> None:
+        with self._engine(stack):
+            self._stack(stack).cancel()
+
     def up(self, stack: str) -> UpResult:
+        return self._unlocked(stack, lambda: self._up(stack))
+
+    def _up(self, stack: str) -> UpResult:
         with self._engine(stack), self._operation("up", stack) as output:
             result = self._stack(stack, create=True).up(on_output=output, color="never")
             return UpResult(outputs={k: v.value for k, v in result.outputs.items()},
                             changes=dict(result.summary.resource_changes or {}))
 
     def preview(self, stack: str) -> Preview:
+        return self._unlocked(stack, lambda: self._preview(stack))
+
+    def _preview(self, stack: str) -> Preview:
         with self._engine(stack), self._operation("preview", stack) as output:
             result = self._stack(stack, create=True).preview(on_output=output, color="never", diff=True)
             return Preview(changes=dict(result.change_summary or {}), text=result.stdout)
@@ -199,6 +227,9 @@ class AutomationDeployer:
                            hint=f"deploy it first: dockyard deploy {stack}")
 
     def destroy(self, stack: str) -> None:
+        self._unlocked(stack, lambda: self._destroy(stack))
+
+    def _destroy(self, stack: str) -> None:
         with self._engine(stack), self._operation("destroy", stack) as output:
             self._stack(stack).destroy(on_output=output, color="never")
             self._workspace().remove_stack(stack)

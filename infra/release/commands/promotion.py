@@ -15,6 +15,7 @@ from infra.release.context import Context, require_confirmation
 from infra.release.proven_source import read_promotable
 from infra.release.engine import UpResult
 from infra.release.project import Environment, pin_hint
+from infra.release.recovery import faults, resume
 from infra.release.registries import checks as registries
 from infra.release.registries.checks import RELEASE_TAG
 from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Appended, Hold, ReleaseStore
@@ -135,6 +136,7 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
     """
     ctx.log(f"Deploying {env.name}{f' (release {version})' if version else ''}...")
     result = ctx.deployer.up(env.name)
+    faults.at("after-up-before-label")
     if store is not None and version is not None:
         read = (result.outputs.get("release") or {}).get("version")
         if read is not None and read != version:
@@ -143,6 +145,7 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
             raise Conflict(f"{env.name} deployed release {read}, not {version}: the release changed during the "
                            "deploy", hint=f"see `dockyard history {env.name}`, then deploy again")
         store.label(DEPLOYED, version)
+    faults.at("during-verify")
     if wanted is None:
         wanted = dict(result.outputs.get("images") or {})
     verify.check_images(result.outputs, wanted)
@@ -173,6 +176,8 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
     # Only what the environment runs: a source may carry services this environment does not deploy.
     offered = {s: r for s, r in source.release.image_strings().items() if s in configured}
     wanted_source = _narrow(offered, services, source_name)
+    if not release_hold:
+        resume.finish_automatic_rollback(ctx, env, store)  # one a killed promote cut short: ends it, as it would
     hold = store.hold()
     if hold and not release_hold:
         raise Conflict(f"{env_name} is held since {hold.at} by {hold.by}: {hold.reason or 'rollback'}",
@@ -186,6 +191,13 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
                        hint="a first release must cover every service of the environment")
     images = {**base, **wanted_source}
     changes = [Change(s, base.get(s), ref) for s, ref in sorted(wanted_source.items()) if base.get(s) != ref]
+    if not changes and resume.unfinished(store, current):
+        # The newest release is this one, written by a run that stopped before it verified: finish it.
+        return resume.promote(ctx, env, store, current, deploy=deploy, auto_rollback=auto_rollback,
+                              lift_hold=bool(hold and release_hold), result=PromoteResult(
+                                  env=env_name, source=source.name, label=source.label, version=None, images=images,
+                                  changes=[], newer_unverified=promotable.newer_unverified,
+                                  unverified=promotable.unverified))
     if not changes:
         if hold and release_hold:
             store.set_hold(None)
@@ -207,11 +219,13 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
                       unverified=source.label if promotable.unverified else None,
                       verified=trust.merged(current.release if current else None, proven, images))
     appended = store.append(release, expected=current.version if current else None)
+    faults.at("after-release-written")
     ctx.log(f"Promoting {source.label} -> {env_name} (release {appended.version})...")
     result = PromoteResult(env=env_name, source=source.name, label=source.label, version=appended.version,
                            images=images, changes=changes, newer_unverified=promotable.newer_unverified,
                            unverified=promotable.unverified)
     result.tagged = registries.tag_release(ctx, present, RELEASE_TAG.format(env=env_name, version=appended.version))
+    faults.at("after-tag")
     if hold and release_hold:
         store.set_hold(None)
         ctx.log(f"{env_name}: hold released")
@@ -267,6 +281,7 @@ def _roll_back_automatically(ctx: Context, env: Environment, store: ReleaseStore
                       reason=f"automatic rollback: release {failed} failed verification",
                       rollback=Rollback(of=failed, to=target.version, cause="automatic", reason=cause))
     appended = store.append(release, expected=failed)
+    faults.at("during-auto-rollback")  # written, not yet held: a re-run finishes it (recovery/resume.py)
     store.set_hold(Hold(version=appended.version, by=ctx.user, at=ctx.timestamp(),
                         reason=f"release {failed} failed verification; rolled back automatically"))
     lift = f"fix the cause, then promote with --release-hold (dockyard promote {env.name} --from <src> --release-hold)"
@@ -300,6 +315,9 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
     restored = _narrow(target.release.image_strings(), services, f"release {to}")
     images = {**current.release.image_strings(), **restored}
     if images == current.release.image_strings():
+        finished = resume.rollback(ctx, env, store, current, to, deploy=deploy)  # this rollback, cut short
+        if finished is not None:
+            return finished
         raise BadInput(f"{env_name}'s newest release ({current.version}) already has release {to}'s images: "
                        "nothing to roll back", hint=f"pick an older one: dockyard history {env_name}")
     ctx.log(f"Rolling {env_name} back to release {to}...")
@@ -323,10 +341,12 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
                                         reason=reason or f"rollback to release {to}"),
                       verified=trust.merged(current.release, {**carried, **proven}, images))
     appended = store.append(release, expected=current.version)
+    faults.at("after-release-written")
     store.set_hold(Hold(version=appended.version, reason=reason or f"rolled back to release {to}", by=ctx.user,
                         at=ctx.timestamp()))
     result = RollbackResult(env=env_name, version=appended.version, restored=to, images=images)
     registries.tag_release(ctx, present, RELEASE_TAG.format(env=env_name, version=appended.version))
+    faults.at("after-tag")
     _refuse_if_raced(store, appended, env_name, "rolling back")
     if deploy:
         _deploy_written(ctx, env, store, appended.version, images)
@@ -347,6 +367,8 @@ def deploy(ctx: Context, env_name: str, *, preview: bool) -> DeployResult:
         result = ctx.deployer.preview(env_name)
         return DeployResult(env=env_name, version=version, images=images, deployed=False, verified=False,
                             changes=result.changes, preview=True)
+    if store is not None and current is not None:
+        resume.ensure_hold(ctx, store, current)  # deploying a rollback a kill cut short: it holds, as it would have
     up = deploy_release(ctx, env, store, version, images if store is not None else None)
     return DeployResult(env=env_name, version=version, images=images or dict(up.outputs.get("images") or {}),
                         deployed=True, verified=True, changes=up.changes, preview=False)

@@ -152,6 +152,18 @@ class AutomationDeployer:
             return ()
         return targets.of(settings).hidden_environment(settings) if isinstance(settings, AppSettings) else ()
 
+    def _refresh_first(self, stack: str) -> bool:
+        """Whether the stack's target wants the real state read before an update (see Target.refresh_before_up)."""
+        from infra import targets
+        from infra.config import AppSettings
+        from infra.release.project import Project
+
+        try:
+            settings = Project(self.project_dir).environment(stack).settings
+        except DockyardError:
+            return False
+        return isinstance(settings, AppSettings) and targets.of(settings).refresh_before_up(settings)
+
     @contextmanager
     def _engine(self, stack: str) -> Iterator[None]:
         names = self._hidden(stack) if stack != "*" else ()
@@ -194,7 +206,8 @@ class AutomationDeployer:
 
     def _up(self, stack: str) -> UpResult:
         with self._engine(stack), self._operation("up", stack) as output:
-            result = self._stack(stack, create=True).up(on_output=output, color="never")
+            result = self._stack(stack, create=True).up(on_output=output, color="never",
+                                                        refresh=self._refresh_first(stack))
             return UpResult(outputs={k: v.value for k, v in result.outputs.items()},
                             changes=dict(result.summary.resource_changes or {}))
 

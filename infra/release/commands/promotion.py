@@ -135,7 +135,11 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
     `wanted` None (a stack-following environment): what the stack reports deploying is what is verified.
     """
     ctx.log(f"Deploying {env.name}{f' (release {version})' if version else ''}...")
-    result = ctx.deployer.up(env.name)
+    try:
+        result = ctx.deployer.up(env.name)
+    except DockyardError as err:
+        targets.of(env.settings).up_failed(ctx, env, store, version, err)  # the orchestrator may know better
+        raise
     faults.at("after-up-before-label")
     if store is not None and version is not None:
         read = (result.outputs.get("release") or {}).get("version")

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from infra.errors import BadInput, Conflict, DockyardError
+from dockyard.errors import BadInput, Conflict, DockyardError
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def translate(err: Exception, stack: str, known: Callable[[], list[str]] | None 
     if isinstance(err, auto.ConcurrentUpdateError):
         text = str(err)
         holder = re.search(r"locked by \d+ lock\(s\)[^\n]*|Another update is currently in progress[^\n]*", text)
-        from infra.release.recovery.stack_lock import StackLocked
+        from dockyard.release.recovery.stack_lock import StackLocked
 
         return StackLocked(f"stack {stack} is locked by another update" + (f" ({holder.group(0).strip()})" if holder else ""),
                         hint=f"wait for it to finish; if it died, `pulumi cancel -s {stack}` "
@@ -112,12 +112,12 @@ class AutomationDeployer:
     @contextmanager
     def _operation(self, verb: str, stack: str) -> Iterator[Callable[[str], None]]:
         """One line when the engine starts on `stack`, its output in the engine log, a heartbeat meanwhile."""
-        from infra.release.recovery import faults
+        from dockyard.release.recovery import faults
 
         if self.engine_log is None:
             yield faults.watch(verb, stack, self.log)
             return
-        from infra.release.progress import heartbeat
+        from dockyard.release.progress import heartbeat
 
         self.engine_log.parent.mkdir(parents=True, exist_ok=True)
         with self.engine_log.open("a") as sink:
@@ -142,9 +142,9 @@ class AutomationDeployer:
 
     def _hidden(self, stack: str) -> tuple[str, ...]:
         """Environment variables the stack's target keeps from the engine (see Target.hidden_environment)."""
-        from infra import targets
-        from infra.config import AppSettings
-        from infra.release.project import Project
+        from dockyard import targets
+        from dockyard.config import AppSettings
+        from dockyard.release.project import Project
 
         try:
             settings = Project(self.project_dir).environment(stack).settings
@@ -154,9 +154,9 @@ class AutomationDeployer:
 
     def _refresh_first(self, stack: str) -> bool:
         """Whether the stack's target wants the real state read before an update (see Target.refresh_before_up)."""
-        from infra import targets
-        from infra.config import AppSettings
-        from infra.release.project import Project
+        from dockyard import targets
+        from dockyard.config import AppSettings
+        from dockyard.release.project import Project
 
         try:
             settings = Project(self.project_dir).environment(stack).settings
@@ -186,7 +186,7 @@ class AutomationDeployer:
 
     def _unlocked(self, stack: str, operation: Callable[[], Any]) -> Any:
         """Run `operation`; if a killed engine left the stack locked, release the lock and run it once more."""
-        from infra.release.recovery.stack_lock import StackLocked, recover
+        from dockyard.release.recovery.stack_lock import StackLocked, recover
 
         try:
             return operation()

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.errors import BadInput
-from infra.release.context import Context, SourceRelease, read_source
-from infra.release.stores.base import KNOWN_GOOD
+from dockyard.errors import BadInput
+from dockyard.release.context import Context, SourceRelease, read_source
+from dockyard.release.stores.base import KNOWN_GOOD
 
 UNVERIFIED_FLAG = "--unverified"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from infra import naming
+from dockyard import naming
 from tests.e2e.conftest import DOCKYARD, image, rendered_deployments
 
 pytestmark = pytest.mark.e2e

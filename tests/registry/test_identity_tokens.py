@@ -10,8 +10,8 @@ import stat
 
 import pytest
 
-from infra.errors import BadInput
-from infra.release.registries.oci import OciClient
+from dockyard.errors import BadInput
+from dockyard.release.registries.oci import OciClient
 from tests.support.oci_registry import start_registry
 from tests.support.token_server import TokenServer
 

@@ -53,7 +53,7 @@ def test_a_stack_whose_release_store_cannot_be_found_keeps_every_image_and_is_na
 
 
 def test_a_backend_that_cannot_list_its_stacks_keeps_every_image(dockyard, ecr_images):
-    from infra.errors import DockyardError
+    from dockyard.errors import DockyardError
 
     built = push("web", "ccc1")
     dockyard("branch", "up", "pr-1", "--image", f"web={built}")

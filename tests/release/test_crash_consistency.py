@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.release.recovery import faults
-from infra.release.stores.base import DEPLOYED, KNOWN_GOOD
+from dockyard.release.recovery import faults
+from dockyard.release.stores.base import DEPLOYED, KNOWN_GOOD
 from tests.release.conftest import images, publish_registry
 
 

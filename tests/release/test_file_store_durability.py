@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from infra.manifest import Release
-from infra.release.stores.file import FileStore
-from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold
-from infra.release_layout import INDEX_FILE, VERSIONS_DIR, version_filename
+from dockyard.manifest import Release
+from dockyard.release.stores.file import FileStore
+from dockyard.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold
+from dockyard.release_layout import INDEX_FILE, VERSIONS_DIR, version_filename
 from tests.release.conftest import images
 
 

@@ -6,7 +6,7 @@ import json
 import socket
 import subprocess
 
-from infra.release.recovery.stack_lock import alive, recover
+from dockyard.release.recovery.stack_lock import alive, recover
 
 
 def lock(backend, stack: str, pid: int, host: str | None = None) -> None:

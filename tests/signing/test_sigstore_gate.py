@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.errors import BadInput, DockyardError
-from infra.release.commands import promotion
-from infra.release.context import Context
-from infra.release.project import Project
-from infra.release.trust.sigstore import CannotVerify
+from dockyard.errors import BadInput, DockyardError
+from dockyard.release.commands import promotion
+from dockyard.release.context import Context
+from dockyard.release.project import Project
+from dockyard.release.trust.sigstore import CannotVerify
 from tests.release.conftest import FakeEngine
 from tests.signing.test_cosign_gate import COMMIT, cosign, keys, push, registry, sign  # noqa: F401 (fixtures)
 from tests.support.oci_registry import free_port

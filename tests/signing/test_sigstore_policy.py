@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.errors import ConfigError
-from infra.config.trust import GITHUB_ISSUER
+from dockyard.errors import ConfigError
+from dockyard.config.trust import GITHUB_ISSUER
 from tests.signing.test_policy import PEM, app
 
 MAIN = r"^https://github\.com/acme/shop/\.github/workflows/build\.yml@refs/heads/main$"

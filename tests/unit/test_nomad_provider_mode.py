@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from infra import config, targets
-from infra.errors import DockyardError
-from infra.images import ImageRef
-from infra.manifest import Release
-from infra.release.commands import promotion
-from infra.release.stores.file import FileStore
-from infra.targets.nomad import deploy as nomad_deploy
-from infra.targets.nomad import job as nomad_job
-from infra.targets.checks import VerificationFailed
+from dockyard import config, targets
+from dockyard.errors import DockyardError
+from dockyard.images import ImageRef
+from dockyard.manifest import Release
+from dockyard.release.commands import promotion
+from dockyard.release.stores.file import FileStore
+from dockyard.targets.nomad import deploy as nomad_deploy
+from dockyard.targets.nomad import job as nomad_job
+from dockyard.targets.checks import VerificationFailed
 from tests.unit.app_fixtures import IMAGES, SERVICES
 from tests.unit.test_nomad_deploy import NEW, OLD, Ctx, Env
 
@@ -136,7 +136,7 @@ def test_a_provider_stack_is_refreshed_before_up_so_a_revert_by_nomad_never_wedg
 
 
 def test_the_engine_refreshes_the_stacks_its_target_asks_for(tmp_path, monkeypatch):
-    from infra.release.engine import AutomationDeployer
+    from dockyard.release.engine import AutomationDeployer
 
     (tmp_path / "Pulumi.yaml").write_text("name: dockyard\nruntime: python\n")
     (tmp_path / "Pulumi.dev.yaml").write_text(

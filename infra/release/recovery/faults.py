@@ -39,7 +39,7 @@ def kill() -> None:
 
 
 def engine_step(verb: str, stack: str) -> str:
-    from infra import naming
+    from dockyard import naming
 
     branch = naming.is_branch_stack(stack)
     if verb == "destroy":

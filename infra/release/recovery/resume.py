@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from infra.release.context import Context
-from infra.release.project import Environment
-from infra.release.stores.base import KNOWN_GOOD, Hold, ReleaseStore, StoredRelease
+from dockyard.release.context import Context
+from dockyard.release.project import Environment
+from dockyard.release.stores.base import KNOWN_GOOD, Hold, ReleaseStore, StoredRelease
 
 if TYPE_CHECKING:
-    from infra.release.commands.promotion import PromoteResult, RollbackResult
+    from dockyard.release.commands.promotion import PromoteResult, RollbackResult
 
 
 def unfinished(store: ReleaseStore, current: StoredRelease | None) -> bool:
@@ -46,7 +46,7 @@ def ensure_hold(ctx: Context, store: ReleaseStore, current: StoredRelease) -> No
 
 
 def _tag(ctx: Context, env: Environment, current: StoredRelease) -> list[str]:
-    from infra.release.registries import checks as registries
+    from dockyard.release.registries import checks as registries
 
     present = registries.check_present(ctx, current.release.image_strings(),
                                        fix=f"release {current.version} can no longer be pulled; "
@@ -56,8 +56,8 @@ def _tag(ctx: Context, env: Environment, current: StoredRelease) -> list[str]:
 
 def finish_automatic_rollback(ctx: Context, env: Environment, store: ReleaseStore) -> None:
     """If a killed promote left its automatic rollback unfinished: hold, deploy, verify it, and end as it would."""
-    from infra.release.commands.promotion import deploy_release
-    from infra.targets.checks import VerificationFailed
+    from dockyard.release.commands.promotion import deploy_release
+    from dockyard.targets.checks import VerificationFailed
 
     current = rollback_pending(store)
     if current is None:
@@ -84,8 +84,8 @@ def finish_automatic_rollback(ctx: Context, env: Environment, store: ReleaseStor
 def promote(ctx: Context, env: Environment, store: ReleaseStore, current: StoredRelease, *, result: PromoteResult,
             deploy: bool, auto_rollback: bool, lift_hold: bool) -> PromoteResult:
     """Finish the newest release, which holds exactly what this promote would write."""
-    from infra.release.commands.promotion import Change, _deploy_written, _roll_back_automatically
-    from infra.targets.checks import VerificationFailed
+    from dockyard.release.commands.promotion import Change, _deploy_written, _roll_back_automatically
+    from dockyard.targets.checks import VerificationFailed
 
     labels = store.labels()
     proven = store.get(labels[KNOWN_GOOD]) if KNOWN_GOOD in labels else None
@@ -114,7 +114,7 @@ def promote(ctx: Context, env: Environment, store: ReleaseStore, current: Stored
 def rollback(ctx: Context, env: Environment, store: ReleaseStore, current: StoredRelease, to: int, *,
              deploy: bool) -> RollbackResult | None:
     """Finish a manual rollback to `to` that was cut short; None when the newest release is not one."""
-    from infra.release.commands.promotion import RollbackResult, _deploy_written
+    from dockyard.release.commands.promotion import RollbackResult, _deploy_written
 
     pending = rollback_pending(store, cause="manual")
     if pending is None or pending.version != current.version or pending.release.rollback.to != to:  # type: ignore[union-attr]

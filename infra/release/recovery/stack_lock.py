@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlparse
 
 import yaml
 
-from infra.errors import Conflict
+from dockyard.errors import Conflict
 
 
 class StackLocked(Conflict):

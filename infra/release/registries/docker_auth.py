@@ -19,7 +19,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.errors import BadInput
+from dockyard.errors import BadInput
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 TOKEN_USER = "<token>"  # a helper's username that marks its secret as an identity token

@@ -20,9 +20,9 @@ import re
 import urllib.error
 import urllib.request
 
-from infra.errors import BadInput, DockyardError
-from infra.images import DOCKER_HUB, ImageRef
-from infra.release.registries.docker_auth import Credentials, docker_config, find_credentials, token_request  # noqa: F401
+from dockyard.errors import BadInput, DockyardError
+from dockyard.images import DOCKER_HUB, ImageRef
+from dockyard.release.registries.docker_auth import Credentials, docker_config, find_credentials, token_request  # noqa: F401
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",

@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from infra import naming
-from infra.config import AppSettings
-from infra.errors import BadInput, DockyardError
-from infra.release.context import Context
-from infra.release.project import Environment
+from dockyard import naming
+from dockyard.config import AppSettings
+from dockyard.errors import BadInput, DockyardError
+from dockyard.release.context import Context
+from dockyard.release.project import Environment
 
 
 def _released(ctx: Context, env: Environment) -> list[str]:

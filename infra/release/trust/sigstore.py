@@ -17,8 +17,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from infra.errors import BadInput, DockyardError
-from infra.config.trust import TrustPolicy
+from dockyard.errors import BadInput, DockyardError
+from dockyard.config.trust import TrustPolicy
 
 _NETWORK = re.compile(r"dial tcp|no such host|connection refused|i/o timeout|deadline exceeded|"
                       r"network is unreachable|no route to host|TLS handshake timeout|server misbehaving|"

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.targets.nomad import job as nomad_job
-from infra.config import ENCRYPTED, AppSettings
-from infra.errors import DockyardError
-from infra.manifest import Release, Rollback
-from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold, ReleaseStore
-from infra.targets.checks import VerificationFailed, http_get, wait_healthy
+from dockyard.targets.nomad import job as nomad_job
+from dockyard.config import ENCRYPTED, AppSettings
+from dockyard.errors import DockyardError
+from dockyard.manifest import Release, Rollback
+from dockyard.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold, ReleaseStore
+from dockyard.targets.checks import VerificationFailed, http_get, wait_healthy
 
 AGENT_HINT = "start one with ./scripts/nomad up, or set dockyard:nomad.address (and NOMAD_TOKEN) to yours"
 _REVERTED_TO = re.compile(r"rolling back to job version (\d+)")
@@ -295,7 +295,7 @@ def deploy_and_verify(ctx: Any, env: Any, store: ReleaseStore | None, version: i
 def _record_revert(ctx: Any, env: Any, store: ReleaseStore, api: NomadApi, job_id: str, failed: int,
                    failed_job_version: int, restored_job_version: int, reason: str) -> None:
     """Nomad went back to an earlier job version on its own: write that as a release, hold, prove it runs."""
-    from infra.targets.nomad.releases import release_for
+    from dockyard.targets.nomad.releases import release_for
 
     restored = next((v for v in api.versions(job_id) if v.get("Version") == restored_job_version), None)
     to = release_for(restored, store.history(limit=100), before=failed)
@@ -346,7 +346,7 @@ def status(settings: AppSettings, releases: Callable[[], list[Any]] | None = Non
         return None, err.message
     running = {s: sum(1 for a in allocs if a.get("TaskGroup") == s and a.get("ClientStatus") == "running"
                       and a.get("DesiredStatus") == "run") for s in wanted}
-    from infra.targets.nomad.releases import release_for
+    from dockyard.targets.nomad.releases import release_for
 
     release = release_for(job, releases()) if releases else nomad_job.release_number(job.get("Meta"))
     return {"job": job_id, "jobVersion": job.get("Version"), "release": release,

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from infra.errors import DockyardError
-from infra.release.stores.base import ReleaseStore, StoredRelease
-from infra.targets.checks import VerificationFailed
-from infra.targets.nomad import job as nomad_job
+from dockyard.errors import DockyardError
+from dockyard.release.stores.base import ReleaseStore, StoredRelease
+from dockyard.targets.checks import VerificationFailed
+from dockyard.targets.nomad import job as nomad_job
 
 
 def release_for(job: Mapping[str, Any] | None, releases: list[StoredRelease], *, before: int | None = None) -> int | None:
@@ -38,8 +38,8 @@ def store_history(env: Any) -> Callable[[], list[StoredRelease]]:
     """The environment's releases, read only when asked (status reads them only for a running job)."""
 
     def read() -> list[StoredRelease]:
-        from infra.release.context import AwsClients
-        from infra.release.project import Project
+        from dockyard.release.context import AwsClients
+        from dockyard.release.project import Project
 
         try:
             return Project(env.config_file.parent).store(env, AwsClients().ssm).history(limit=100)
@@ -52,7 +52,7 @@ def store_history(env: Any) -> Callable[[], list[StoredRelease]]:
 def after_failed_up(ctx: Any, env: Any, store: ReleaseStore | None, version: int | None) -> None:
     """The provider's `up` failed: record Nomad's revert and hold (NomadReverted), or report the failed
     deployment as evidence (VerificationFailed); return when Nomad shows no failed deployment of it."""
-    from infra.targets.nomad import deploy
+    from dockyard.targets.nomad import deploy
 
     settings = env.settings
     if settings.nomad.render_dir or store is None or version is None:

@@ -12,7 +12,7 @@ from dockyard.images import ImageRef
 from dockyard.naming import validate_service_name
 
 SCHEMA = 1
-_OPTIONAL_TEXT = ("source", "commit", "by", "reason", "at")
+_OPTIONAL_TEXT = ("source", "commit", "by", "reason", "at", "unverified")
 # Why a rollback release was written: by a person, by dockyard after a failed verification, by
 # `dockyard abort` stopping an in-flight deployment, or by the orchestrator reverting on its own.
 ROLLBACK_CAUSES = ("manual", "automatic", "aborted", "reverted")
@@ -135,6 +135,7 @@ class Release:
     by: str | None = None
     reason: str | None = None
     at: str | None = None
+    unverified: str | None = None  # the source release taken with --unverified (it had not verified there)
     rollback: Rollback | None = None
     verified: Mapping[str, Verification] = field(default_factory=dict)  # service -> what the trust gate proved
     changelog: Mapping[str, ChangeSummary] = field(default_factory=dict)  # service -> what changed, in commits

@@ -24,7 +24,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(autouse=True)
 def _no_ambient_config(monkeypatch: pytest.MonkeyPatch) -> None:
     # Config must come from the test, never from a shell that ran `pulumi up`.
-    for name in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS", "DOCKYARD_COMMIT", "GITHUB_SHA"):
+    for name in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS", "DOCKYARD_COMMIT", "GITHUB_SHA", "DOCKYARD_FAULT"):
         monkeypatch.delenv(name, raising=False)
     # moto intercepts AWS calls in-process: an endpoint or profile from the shell must not redirect them.
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):

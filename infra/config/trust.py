@@ -15,8 +15,9 @@ from dockyard.errors import ConfigError
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 CHECKS = ("signature", "attestation")
-TRUST_KEYS = ("keys", "identities", "require")
+TRUST_KEYS = ("keys", "identities", "require", "sigstore", "offline", "tlog")
 IDENTITY_KEYS = ("issuer", "subject")
+SIGSTORE_KEYS = ("trustedRoot", "tufMirror", "tufRoot", "rekorUrl")
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,21 @@ class Identity:
     """A keyless signer: the OIDC issuer exactly, the certificate's subject by regular expression."""
 
     issuer: str
-    subject: str  # a regular expression, as cosign's --certificate-identity-regexp takes it
+    subject: str  # a regular expression, anchored at both ends (cosign's --certificate-identity-regexp is not)
+
+    def cosign_pattern(self) -> str:
+        """What cosign is given: cosign matches anywhere, so the whole pattern is anchored once more."""
+        return f"^(?:{self.subject})$"
+
+
+@dataclass(frozen=True)
+class Sigstore:
+    """A Sigstore deployment other than the public one (or the public one's roots, kept for air-gapped runs)."""
+
+    trusted_root: str | None = None  # a trusted_root.json (cosign --trusted-root): no TUF at all
+    tuf_mirror: str | None = None  # a TUF repository (cosign initialize --mirror) ...
+    tuf_root: str | None = None  # ... and its root.json, obtained out of band (--root)
+    rekor_url: str | None = None  # the transparency log to look entries up in (cosign --rekor-url)
 
 
 @dataclass(frozen=True)
@@ -33,6 +48,11 @@ class TrustPolicy:
     keys: tuple[str, ...] = ()  # PEM text, or the path of a PEM file
     identities: tuple[Identity, ...] = ()
     attestation: bool = True  # a build attestation naming the image's commit is required too
+    sigstore: Sigstore = Sigstore()
+    offline: bool = False  # never ask Rekor: a signature's own log bundle proves its entry (cosign --offline)
+    # Transparency-log entries: None (unset) requires them for identities only (key signatures are made
+    # offline); True for keys too; False for neither, allowed only with a private Sigstore (bring your own PKI).
+    tlog: bool | None = None
 
     def describe(self) -> str:
         if not self.verify:
@@ -72,7 +92,60 @@ def parse_trust(value: Any) -> TrustPolicy:
     if "signature" not in require:
         raise _fail("trust.require", require, "a list that includes signature (an attestation is checked "
                                               "with the same signer)")
-    return TrustPolicy(verify=True, keys=keys, identities=identities, attestation="attestation" in require)
+    return TrustPolicy(verify=True, keys=keys, identities=identities, attestation="attestation" in require,
+                       sigstore=_sigstore(value.get("sigstore", {})), offline=_flag("trust.offline", value, False),
+                       tlog=_tlog(value, identities))
+
+
+def _tlog(value: dict, identities: tuple[Identity, ...]) -> bool | None:
+    if "tlog" not in value:
+        return None
+    tlog = _flag("trust.tlog", value, True)
+    sigstore = value.get("sigstore") or {}
+    if not tlog and identities and not (sigstore.get("trustedRoot") or sigstore.get("tufMirror")):
+        raise ConfigError("dockyard:trust.tlog: false with identities needs a private Sigstore "
+                          "(dockyard:trust.sigstore.trustedRoot or tufMirror): a public-Sigstore certificate "
+                          "lives ten minutes, and only its log entry proves it signed in time")
+    return tlog
+
+
+def _flag(path: str, value: dict, default: bool) -> bool:
+    flag = value.get(path.rsplit(".", 1)[-1], default)
+    if not isinstance(flag, bool):
+        raise _fail(path, flag, "true or false")
+    return flag
+
+
+def _sigstore(value: Any) -> Sigstore:
+    if not isinstance(value, dict):
+        raise _fail("trust.sigstore", value, "an object of " + ", ".join(SIGSTORE_KEYS))
+    for key in value:
+        if key not in SIGSTORE_KEYS:
+            raise ConfigError(f"dockyard:trust.sigstore.{key} is not a setting here; known keys: "
+                              + ", ".join(SIGSTORE_KEYS))
+    for key in SIGSTORE_KEYS:
+        if key in value and (not isinstance(value[key], str) or not value[key].strip()):
+            raise _fail(f"trust.sigstore.{key}", value[key], "a non-empty string")
+    for key in ("tufMirror", "rekorUrl"):
+        if key in value and not re.match(r"^(https?|file)://", value[key]):
+            raise _fail(f"trust.sigstore.{key}", value[key], "an https:// (or file://) URL")
+    if "trustedRoot" in value and "tufMirror" in value:
+        raise ConfigError("dockyard:trust.sigstore: trustedRoot and tufMirror both set; a trusted root file "
+                          "replaces TUF, so set one")
+    if ("tufMirror" in value) != ("tufRoot" in value):
+        missing = "tufRoot" if "tufMirror" in value else "tufMirror"
+        raise ConfigError(f"dockyard:trust.sigstore.{missing} is not set; a TUF mirror is trusted only through "
+                          "the root.json you obtained for it out of band: set both tufMirror and tufRoot")
+    return Sigstore(trusted_root=value.get("trustedRoot"), tuf_mirror=value.get("tufMirror"),
+                    tuf_root=value.get("tufRoot"), rekor_url=value.get("rekorUrl"))
+
+
+def anchored(pattern: str) -> bool:
+    """Anchored at both ends: `^` first, an unescaped `$` last."""
+    if not pattern.startswith("^") or not pattern.endswith("$"):
+        return False
+    backslashes = len(pattern[:-1]) - len(pattern[:-1].rstrip("\\"))
+    return backslashes % 2 == 0
 
 
 def _list(path: str, value: Any) -> list[Any]:
@@ -106,4 +179,10 @@ def _identity(path: str, value: Any) -> Identity:
         re.compile(subject)
     except re.error:
         raise _fail(f"{path}.subject", subject, "a regular expression") from None
+    if not anchored(subject):
+        # cosign matches the pattern anywhere in the identity: ...@refs/heads/main would also accept main-x.
+        fixed = "^" + subject.lstrip("^").removesuffix("$").rstrip("\\") + "$"
+        raise ConfigError(f"dockyard:{path}.subject: got {subject!r}; expected a pattern anchored at both ends "
+                          "(cosign matches it anywhere in the signer's identity, so an unanchored one also "
+                          "accepts identities that merely contain it)", hint=f"write it as {fixed!r}")
     return Identity(issuer=issuer, subject=subject)

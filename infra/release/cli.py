@@ -167,12 +167,14 @@ def promote(
                                                                   "do not roll back to known-good by itself."),
     override_window: bool = typer.Option(False, "--override-window", help="Promote even though ENV's freeze "
                                                                           "window is closed (needs --reason)."),
+    unverified: bool = typer.Option(False, "--unverified", help="Take SRC's newest release even if it has not "
+                                                                "passed verification in SRC (recorded in the release)."),
     auto: bool = typer.Option(False, "--auto", help="Only if SRC's known-good release has soaked for ENV's "
                                                     "dockyard:soak, ENV is not held and its window is open; "
                                                     "else say why and exit 0 (for scheduled jobs)."),
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
-    """Promote SRC's current release into ENV: write it, deploy it, verify it."""
+    """Promote what SRC proved (its known-good release) into ENV: write it, deploy it, verify it."""
     from dockyard.release.commands import promotion
 
     if auto:
@@ -185,7 +187,7 @@ def promote(
         return
     run(lambda ctx: promotion.promote(ctx, env, source, services=service, reason=reason, deploy=not no_deploy,
                                       yes=yes, release_hold=release_hold, auto_rollback=not no_rollback,
-                                      override_window=override_window),
+                                      override_window=override_window, unverified=unverified),
         as_json=as_json, project_dir=project_dir, debug=debug)
 
 

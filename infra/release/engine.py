@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from dockyard.errors import BadInput, Conflict, DockyardError
+from dockyard.errors import BadInput, DockyardError
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,9 @@ def translate(err: Exception, stack: str, known: Callable[[], list[str]] | None 
     if isinstance(err, auto.ConcurrentUpdateError):
         text = str(err)
         holder = re.search(r"locked by \d+ lock\(s\)[^\n]*|Another update is currently in progress[^\n]*", text)
-        return Conflict(f"stack {stack} is locked by another update" + (f" ({holder.group(0).strip()})" if holder else ""),
+        from dockyard.release.recovery.stack_lock import StackLocked
+
+        return StackLocked(f"stack {stack} is locked by another update" + (f" ({holder.group(0).strip()})" if holder else ""),
                         hint=f"wait for it to finish; if it died, `pulumi cancel -s {stack}` "
                              f"(or `pulumi stack export/import`) releases the lock")
     if isinstance(err, auto.StackNotFoundError):
@@ -110,8 +112,10 @@ class AutomationDeployer:
     @contextmanager
     def _operation(self, verb: str, stack: str) -> Iterator[Callable[[str], None]]:
         """One line when the engine starts on `stack`, its output in the engine log, a heartbeat meanwhile."""
+        from dockyard.release.recovery import faults
+
         if self.engine_log is None:
-            yield self.log
+            yield faults.watch(verb, stack, self.log)
             return
         from dockyard.release.progress import heartbeat
 
@@ -120,7 +124,8 @@ class AutomationDeployer:
             sink.write(f"\n=== pulumi {verb} {stack} ===\n")
             self.log(f"   pulumi {verb} {stack} (engine log: {self.engine_log})")
             with heartbeat(self.log, f"pulumi {verb} {stack}"):
-                yield lambda line: (sink.write(line if line.endswith("\n") else line + "\n"), sink.flush())
+                yield faults.watch(verb, stack, lambda line: (sink.write(line if line.endswith("\n") else line + "\n"),
+                                                              sink.flush()))
 
     def _workspace(self) -> Any:
         from pulumi import automation as auto
@@ -147,6 +152,18 @@ class AutomationDeployer:
             return ()
         return targets.of(settings).hidden_environment(settings) if isinstance(settings, AppSettings) else ()
 
+    def _refresh_first(self, stack: str) -> bool:
+        """Whether the stack's target wants the real state read before an update (see Target.refresh_before_up)."""
+        from dockyard import targets
+        from dockyard.config import AppSettings
+        from dockyard.release.project import Project
+
+        try:
+            settings = Project(self.project_dir).environment(stack).settings
+        except DockyardError:
+            return False
+        return isinstance(settings, AppSettings) and targets.of(settings).refresh_before_up(settings)
+
     @contextmanager
     def _engine(self, stack: str) -> Iterator[None]:
         names = self._hidden(stack) if stack != "*" else ()
@@ -167,13 +184,37 @@ class AutomationDeployer:
         except Exception:  # noqa: BLE001 - only feeds a hint
             return []
 
+    def _unlocked(self, stack: str, operation: Callable[[], Any]) -> Any:
+        """Run `operation`; if a killed engine left the stack locked, release the lock and run it once more."""
+        from dockyard.release.recovery.stack_lock import StackLocked, recover
+
+        try:
+            return operation()
+        except StackLocked as err:
+            released, advice = recover(self.project_dir, stack, lambda: self._cancel(stack), self.log)
+            if not released:
+                err.hint = advice
+                raise
+        return operation()
+
+    def _cancel(self, stack: str) -> None:
+        with self._engine(stack):
+            self._stack(stack).cancel()
+
     def up(self, stack: str) -> UpResult:
+        return self._unlocked(stack, lambda: self._up(stack))
+
+    def _up(self, stack: str) -> UpResult:
         with self._engine(stack), self._operation("up", stack) as output:
-            result = self._stack(stack, create=True).up(on_output=output, color="never")
+            result = self._stack(stack, create=True).up(on_output=output, color="never",
+                                                        refresh=self._refresh_first(stack))
             return UpResult(outputs={k: v.value for k, v in result.outputs.items()},
                             changes=dict(result.summary.resource_changes or {}))
 
     def preview(self, stack: str) -> Preview:
+        return self._unlocked(stack, lambda: self._preview(stack))
+
+    def _preview(self, stack: str) -> Preview:
         with self._engine(stack), self._operation("preview", stack) as output:
             result = self._stack(stack, create=True).preview(on_output=output, color="never", diff=True)
             return Preview(changes=dict(result.change_summary or {}), text=result.stdout)
@@ -199,6 +240,9 @@ class AutomationDeployer:
                            hint=f"deploy it first: dockyard deploy {stack}")
 
     def destroy(self, stack: str) -> None:
+        self._unlocked(stack, lambda: self._destroy(stack))
+
+    def _destroy(self, stack: str) -> None:
         with self._engine(stack), self._operation("destroy", stack) as output:
             self._stack(stack).destroy(on_output=output, color="never")
             self._workspace().remove_stack(stack)

@@ -96,6 +96,16 @@ class Target:
         """Extra running state for `status` (merged into the environment's entry); {} if none."""
         return {}
 
+    def refresh_before_up(self, settings: AppSettings) -> bool:
+        """Whether the engine reads the real state first: the orchestrator may change what it deployed
+        on its own (Nomad's auto_revert), and a stale state would refuse the next update."""
+        return False
+
+    def up_failed(self, ctx: Context, env: Environment, store: ReleaseStore | None, version: int | None,
+                  error: Exception) -> None:
+        """The engine's `up` failed: raise the truer error when the orchestrator can tell what happened
+        (a deployment it rolled back, evidence about the app); return to let the engine's error stand."""
+
     def branch_config(self, ctx: Context, base: Environment, stack: str, config: MutableMapping[str, Any]) -> None:
         """Adjust a branch stack's config (copied from its base) to share the base's infrastructure."""
 

@@ -9,7 +9,7 @@ from tests.release.test_commands import seed
 
 def prod_on_release_1_then_dev_moves_on(d) -> None:
     seed(d)
-    assert d("promote", "prod", "--from", "dev", "--yes")[0] == 0
+    assert d("promote", "prod", "--from", "dev", "--unverified", "--yes")[0] == 0
     publish_registry(d, "v2")
     d("promote", "dev", "--from", "registry", "--no-deploy", "--yes")
 
@@ -17,7 +17,7 @@ def prod_on_release_1_then_dev_moves_on(d) -> None:
 def test_failed_verification_rolls_back_to_known_good_holds_and_says_so(dockyard):
     prod_on_release_1_then_dev_moves_on(dockyard)
     dockyard.engine.sabotage["prod"] = images("seed")  # what really runs after the update: the old images
-    code, out, err = dockyard("promote", "prod", "--from", "dev", "--yes", "--json")
+    code, out, err = dockyard("promote", "prod", "--from", "dev", "--unverified", "--yes", "--json")
     assert code == 1 and out["error"]["code"] == "failed"
     message = out["error"]["message"]
     assert "release 2 of prod failed verification" in message
@@ -36,13 +36,13 @@ def test_failed_verification_rolls_back_to_known_good_holds_and_says_so(dockyard
     assert prod["held"] and prod["rollback"]["cause"] == "automatic"
     assert dockyard.engine.deployed["prod"]["images"] == images("seed")
     # Held: the next promote is refused until the cause is fixed and the hold released.
-    assert dockyard("promote", "prod", "--from", "dev", "--yes", "--json")[0] == 3
+    assert dockyard("promote", "prod", "--from", "dev", "--unverified", "--yes", "--json")[0] == 3
 
 
 def test_no_rollback_leaves_the_failed_release_written_and_deployed(dockyard):
     prod_on_release_1_then_dev_moves_on(dockyard)
     dockyard.engine.sabotage["prod"] = images("seed")
-    code, out, _ = dockyard("promote", "prod", "--from", "dev", "--yes", "--no-rollback", "--json")
+    code, out, _ = dockyard("promote", "prod", "--from", "dev", "--unverified", "--yes", "--no-rollback", "--json")
     assert code == 1 and "release 2 of prod is written, but its deploy failed" in out["error"]["message"]
     _, status, _ = dockyard("status", "prod", "--json")
     prod = status["environments"]["prod"]
@@ -62,7 +62,7 @@ def test_without_a_known_good_release_nothing_is_rolled_back(dockyard):
 def test_a_rollback_that_fails_its_own_verification_says_both(dockyard):
     prod_on_release_1_then_dev_moves_on(dockyard)
     dockyard.engine.sabotage["prod"] = images("other")  # nothing we deploy runs
-    code, out, _ = dockyard("promote", "prod", "--from", "dev", "--yes", "--json")
+    code, out, _ = dockyard("promote", "prod", "--from", "dev", "--unverified", "--yes", "--json")
     assert code == 1
     message = out["error"]["message"]
     assert "release 2 of prod failed verification" in message

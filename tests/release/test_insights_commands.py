@@ -70,13 +70,13 @@ def with_history(d):
 def test_promote_shows_and_records_the_commits_each_changed_service_brings(dockyard):
     c = with_history(dockyard)
     seed(dockyard)
-    assert dockyard("promote", "prod", "--from", "dev", "--yes")[0] == 0
+    assert dockyard("promote", "prod", "--from", "dev", "--unverified", "--yes")[0] == 0
     publish(dockyard, web="v2", worker="seed")
     assert dockyard("promote", "dev", "--from", "registry", "--yes")[0] == 0
     # Asked without a terminal: refused, but the changelog was shown before the question.
-    assert dockyard("promote", "prod", "--from", "dev")[0] == 2
+    assert dockyard("promote", "prod", "--from", "dev", "--unverified")[0] == 2
     assert f"  web: 2 commit(s) to its build inputs ({c['start'][:7]}..{c['web2'][:7]}); these arrive:" in dockyard.logs
-    code, out, err = dockyard("promote", "prod", "--from", "dev", "--yes", "--json")
+    code, out, err = dockyard("promote", "prod", "--from", "dev", "--unverified", "--yes", "--json")
     assert code == 0, err
     web = out["changelog"]["web"]
     assert [x["sha"] for x in web["commits"]] == [c["web2"], c["web1"]]  # newest first; no readme, no worker
@@ -121,7 +121,7 @@ def window(minutes_from_now: int, hours: int) -> dict:
 def test_a_closed_window_refuses_with_exit_3_naming_it_and_when_it_opens(dockyard):
     seed(dockyard)
     configure(dockyard, "prod", windows=window(-60, 2))
-    code, out, _ = dockyard("promote", "prod", "--from", "dev", "--yes", "--json")
+    code, out, _ = dockyard("promote", "prod", "--from", "dev", "--unverified", "--yes", "--json")
     assert code == 3 and out["error"]["code"] == "conflict"
     assert "prod is closed by release-freeze; opens " in out["error"]["message"]
     assert "--override-window --reason" in out["error"]["hint"]
@@ -130,13 +130,13 @@ def test_a_closed_window_refuses_with_exit_3_naming_it_and_when_it_opens(dockyar
     assert status["environments"]["prod"]["window"]["window"] == "release-freeze"
     _, table, _ = dockyard("status", "prod")
     assert "WINDOW" in table and "closed by release-freeze" in table
-    assert dockyard("promote", "prod", "--from", "dev", "--yes", "--override-window")[0] == 2  # no --reason
+    assert dockyard("promote", "prod", "--from", "dev", "--unverified", "--yes", "--override-window")[0] == 2  # no --reason
 
 
 def test_an_overridden_window_promotes_and_the_release_records_it(dockyard):
     seed(dockyard)
     configure(dockyard, "prod", windows=window(-60, 2))
-    code, out, _ = dockyard("promote", "prod", "--from", "dev", "--yes", "--override-window", "--reason",
+    code, out, _ = dockyard("promote", "prod", "--from", "dev", "--unverified", "--yes", "--override-window", "--reason",
                             "security fix", "--json")
     assert code == 0 and out["override"] == {"window": "release-freeze", "reason": "security fix"}
     _, history, _ = dockyard("history", "prod", "--json")
@@ -146,11 +146,11 @@ def test_an_overridden_window_promotes_and_the_release_records_it(dockyard):
 def test_an_open_window_promotes_and_rollback_is_never_blocked(dockyard):
     seed(dockyard)
     configure(dockyard, "prod", windows=window(60, 2))  # the freeze starts in an hour
-    code, out, _ = dockyard("promote", "prod", "--from", "dev", "--yes", "--json")
+    code, out, _ = dockyard("promote", "prod", "--from", "dev", "--unverified", "--yes", "--json")
     assert code == 0 and out["override"] is None
     publish(dockyard, web="v2", worker="v2")
     dockyard("promote", "dev", "--from", "registry", "--yes")
-    assert dockyard("promote", "prod", "--from", "dev", "--yes")[0] == 0
+    assert dockyard("promote", "prod", "--from", "dev", "--unverified", "--yes")[0] == 0
     configure(dockyard, "prod", windows=window(-60, 2))  # now closed
     assert dockyard("rollback", "prod", "--to", "1", "--yes")[0] == 0
 
@@ -164,7 +164,7 @@ def test_webhooks_hear_promote_and_automatic_rollback_and_a_down_one_does_not_de
                  "timeout": 20, "retries": 1}
         configure(dockyard, "prod", notify=hooks)
         seed(dockyard)
-        assert dockyard("promote", "prod", "--from", "dev", "--yes")[0] == 0
+        assert dockyard("promote", "prod", "--from", "dev", "--unverified", "--yes")[0] == 0
         assert [e["event"] for e in live.received] == ["promote"]
         assert live.received[0]["version"] == 1 and live.received[0]["from"] == "dev:v1"
         publish(dockyard, web="v2", worker="v2")
@@ -173,7 +173,7 @@ def test_webhooks_hear_promote_and_automatic_rollback_and_a_down_one_does_not_de
         dockyard.engine.before_up = lambda stack: ups.append(time.monotonic())
         dockyard.engine.sabotage["prod"] = images("seed")  # what runs after the update: the old images
         started = time.monotonic()
-        code, out, err = dockyard("promote", "prod", "--from", "dev", "--yes", "--json")
+        code, out, err = dockyard("promote", "prod", "--from", "dev", "--unverified", "--yes", "--json")
         finished = time.monotonic()
         assert code == 1 and "rolled back automatically" in out["error"]["message"]
         # The rollback's deploy did not wait for the slow receiver (20 s timeout), and the command's end
@@ -247,15 +247,15 @@ def test_metrics_over_promotions_a_failure_and_its_rollback(dockyard, monkeypatc
     t0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
     at_time(dockyard, monkeypatch, t0)
     seed(dockyard)
-    assert dockyard("promote", "prod", "--from", "dev", "--yes")[0] == 0  # prod v1 at t0
+    assert dockyard("promote", "prod", "--from", "dev", "--unverified", "--yes")[0] == 0  # prod v1 at t0
     publish(dockyard, web="v2", worker="v2")
     dockyard("promote", "dev", "--from", "registry", "--yes")
     at_time(dockyard, monkeypatch, t0 + timedelta(days=2))
     dockyard.engine.sabotage["prod"] = images("seed")
-    assert dockyard("promote", "prod", "--from", "dev", "--yes")[0] == 1  # prod v2 fails, v3 restores v1
+    assert dockyard("promote", "prod", "--from", "dev", "--unverified", "--yes")[0] == 1  # prod v2 fails, v3 restores v1
     dockyard.engine.sabotage.clear()
     at_time(dockyard, monkeypatch, t0 + timedelta(days=4))
-    assert dockyard("promote", "prod", "--from", "dev", "--yes", "--release-hold")[0] == 0  # prod v4
+    assert dockyard("promote", "prod", "--from", "dev", "--unverified", "--yes", "--release-hold")[0] == 0  # prod v4
     at_time(dockyard, monkeypatch, t0 + timedelta(days=7))
     code, out, _ = dockyard("metrics", "prod", "--since", "14d", "--json")
     assert code == 0

@@ -125,7 +125,7 @@ def test_prod_can_demand_what_dev_does_not(dockyard, gate):
     dockyard("promote", "dev", "--from", "registry", "--no-deploy", "--yes")
     set_trust(dockyard, "prod", {"keys": [KEY]})
     before = store_files(dockyard, "prod")
-    code, out, _ = dockyard("promote", "prod", "--from", "dev", "--no-deploy", "--yes", "--json")
+    code, out, _ = dockyard("promote", "prod", "--from", "dev", "--unverified", "--no-deploy", "--yes", "--json")
     assert code == 2 and "not signed" in out["error"]["message"]
     assert store_files(dockyard, "prod") == before
 

@@ -35,9 +35,12 @@ class LocalRegistry:
     host: str
     process: subprocess.Popen
     auth: tuple[str, str] | None = None
+    authorization: str | None = None  # a whole Authorization header (a token server's bearer token)
 
     def _authorized(self, request: urllib.request.Request) -> urllib.request.Request:
-        if self.auth:
+        if self.authorization:
+            request.add_header("Authorization", self.authorization)
+        elif self.auth:
             token = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
             request.add_header("Authorization", f"Basic {token}")
         return request
@@ -84,8 +87,11 @@ class LocalRegistry:
             self.process.kill()
 
 
-def start_registry(directory: Path, *, htpasswd: str | None = None) -> LocalRegistry:
-    """Start `docker-registry` on a free loopback port with its storage in `directory`; skip if absent."""
+def start_registry(directory: Path, *, htpasswd: str | None = None, auth_config: str | None = None) -> LocalRegistry:
+    """Start `docker-registry` on a free loopback port with its storage in `directory`; skip if absent.
+
+    `auth_config` is a whole `auth:` section (a token server's, see tests/support/token_server.py).
+    """
     binary = shutil.which("docker-registry") or shutil.which("registry")
     if binary is None:
         parts.missing("engine", "no OCI registry: docker-registry is not installed (./scripts/setup installs it)")
@@ -94,6 +100,7 @@ def start_registry(directory: Path, *, htpasswd: str | None = None) -> LocalRegi
     if htpasswd:
         (directory / "htpasswd").write_text(htpasswd)
         auth = f"auth:\n  htpasswd:\n    realm: dockyard-test\n    path: {directory / 'htpasswd'}\n"
+    auth = auth_config or auth
     (directory / "config.yml").write_text(
         "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
         f"    rootdirectory: {directory / 'data'}\n  delete:\n    enabled: true\n"

@@ -98,7 +98,7 @@ class HistoryResult:
         return {"env": self.env, "releases": [
             {"version": r.version, "images": r.release.image_strings(), "labels": list(r.labels),
              "source": r.release.source, "reason": r.release.reason, "by": r.release.by, "at": r.release.at,
-             "commit": r.release.commit, "outcome": outcomes.get(r.version),
+             "commit": r.release.commit, "outcome": outcomes.get(r.version), "unverified": r.release.unverified,
              "rollback": r.release.rollback.to_dict() if r.release.rollback else None,
              "changelog": {s: c.to_dict() for s, c in sorted(r.release.changelog.items())},
              "override": r.release.override.to_dict() if r.release.override else None,

@@ -5,15 +5,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
 from dockyard import targets
 from dockyard.errors import BadInput, Conflict, DockyardError
 from dockyard.images import ImageRef
 from dockyard.manifest import Release, Rollback
-from dockyard.release.context import Context, read_source, require_confirmation
+from dockyard.release.commands.auto_rollback import roll_back_automatically
+from dockyard.release.context import Context, require_confirmation
 from dockyard.release.engine import UpResult
 from dockyard.release.project import Environment, pin_hint
+from dockyard.release.proven_source import read_promotable
+from dockyard.release.recovery import faults, resume
 from dockyard.release.registries import checks as registries
 from dockyard.release.registries.checks import RELEASE_TAG
 from dockyard.release.stores.base import DEPLOYED, KNOWN_GOOD, Appended, Hold, ReleaseStore
@@ -43,6 +46,8 @@ class PromoteResult:
     tagged: list[str] = field(default_factory=list)
     changelog: Any = None  # insights.changelog.Changelog: the commits each changed service brings
     override: Any = None  # manifest.Override: promoted through a closed window
+    newer_unverified: str | None = None  # a newer release of the source, not taken: it never verified there
+    unverified: bool = False  # taken with --unverified
 
     def to_json(self) -> dict[str, Any]:
         return {"env": self.env, "from": self.source, "source": self.label, "version": self.version,
@@ -50,13 +55,18 @@ class PromoteResult:
                 "deployed": self.deployed, "verified": self.verified,
                 "changes": {c.service: {"from": c.old, "to": c.new} for c in self.changes},
                 "changelog": self.changelog.to_json() if self.changelog else {},
-                "override": self.override.to_dict() if self.override else None}
+                "override": self.override.to_dict() if self.override else None,
+                "newerUnverified": self.newer_unverified, "unverified": self.unverified}
 
     def lines(self) -> list[str]:
+        newer = ([f"{self.newer_unverified} is newer but has not passed verification in {self.source}; "
+                  f"promote it anyway with --unverified"] if self.newer_unverified else [])
         if not self.changes:
-            return [f"{self.env} already runs what {self.label} has: nothing to promote."]
+            return [f"{self.env} already runs what {self.label} has: nothing to promote.", *newer]
         state = "deployed and verified" if self.verified else ("deployed" if self.deployed else "written, not deployed")
-        lines = [f"Promoted {self.label} -> {self.env}: release {self.version} ({state})."]
+        taken = ([f"{self.label} had not passed verification in {self.source}: taken with --unverified, "
+                  "recorded in the release"] if self.unverified else [])
+        lines = [f"Promoted {self.label} -> {self.env}: release {self.version} ({state}).", *taken, *newer]
         lines += [f"  {line}" for line in (self.changelog.lines() if self.changelog else [])]
         if not self.deployed:
             lines.append(f"Next: dockyard deploy {self.env}")
@@ -135,7 +145,12 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
     `wanted` None (a stack-following environment): what the stack reports deploying is what is verified.
     """
     ctx.log(f"Deploying {env.name}{f' (release {version})' if version else ''}...")
-    result = ctx.deployer.up(env.name)
+    try:
+        result = ctx.deployer.up(env.name)
+    except DockyardError as err:
+        targets.of(env.settings).up_failed(ctx, env, store, version, err)  # the orchestrator may know better
+        raise
+    faults.at("after-up-before-label")
     if store is not None and version is not None:
         read = (result.outputs.get("release") or {}).get("version")
         if read is not None and read != version:
@@ -144,6 +159,7 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
             raise Conflict(f"{env.name} deployed release {read}, not {version}: the release changed during the "
                            "deploy", hint=f"see `dockyard history {env.name}`, then deploy again")
         store.label(DEPLOYED, version)
+    faults.at("during-verify")
     if wanted is None:
         wanted = dict(result.outputs.get("images") or {})
     verify.check_images(result.outputs, wanted)
@@ -159,13 +175,14 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
 
 def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str], reason: str | None,
             deploy: bool, yes: bool, release_hold: bool, auto_rollback: bool = True,
-            override_window: bool = False) -> PromoteResult:
+            override_window: bool = False, unverified: bool = False) -> PromoteResult:
     insights.check_flags(override_window, reason)
     if env_name == source_name:
         raise BadInput(f"cannot promote {env_name} into itself", hint="--from names another environment or registry")
     env = ctx.project.app_environment(env_name)
     store = _store_of(ctx, env, "promote into")
-    source = read_source(ctx, source_name)
+    promotable = read_promotable(ctx, source_name, unverified=unverified)  # SRC's known-good, by default
+    source = promotable.source
     configured = set(env.settings.services)
     unknown = sorted(set(services) - configured)
     if unknown:
@@ -174,6 +191,8 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
     # Only what the environment runs: a source may carry services this environment does not deploy.
     offered = {s: r for s, r in source.release.image_strings().items() if s in configured}
     wanted_source = _narrow(offered, services, source_name)
+    if not release_hold:
+        resume.finish_automatic_rollback(ctx, env, store)  # one a killed promote cut short: ends it, as it would
     hold = store.hold()
     if hold and not release_hold:
         raise Conflict(f"{env_name} is held since {hold.at} by {hold.by}: {hold.reason or 'rollback'}",
@@ -188,13 +207,21 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
                        hint="a first release must cover every service of the environment")
     images = {**base, **wanted_source}
     changes = [Change(s, base.get(s), ref) for s, ref in sorted(wanted_source.items()) if base.get(s) != ref]
+    if not changes and resume.unfinished(store, current):
+        # The newest release is this one, written by a run that stopped before it verified: finish it.
+        return resume.promote(ctx, env, store, current, deploy=deploy, auto_rollback=auto_rollback,
+                              lift_hold=bool(hold and release_hold), result=PromoteResult(
+                                  env=env_name, source=source.name, label=source.label, version=None, images=images,
+                                  changes=[], newer_unverified=promotable.newer_unverified,
+                                  unverified=promotable.unverified))
     if not changes:
         if hold and release_hold:
             store.set_hold(None)
             ctx.log(f"{env_name}: hold released")
             insights.notify(ctx, env, "hold-released", f"{env_name}: hold released by a promote of {source.label}")
         return PromoteResult(env=env_name, source=source.name, label=source.label,
-                             version=current.version if current else None, images=images, changes=[])
+                             version=current.version if current else None, images=images, changes=[],
+                             newer_unverified=promotable.newer_unverified)
     present = registries.check_present(ctx, {c.service: c.new for c in changes},
                                        fix=f"push it first (dockyard build), or promote a release of {source_name} "
                                            "whose images exist")
@@ -209,13 +236,17 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
     require_confirmation(ctx, f"Promote {source.label} -> {env_name}?", yes=yes)
     release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=source.label,
                       commit=_commit(source.release), by=ctx.user, reason=reason, at=ctx.timestamp(),
+                      unverified=source.label if promotable.unverified else None,
                       verified=trust.merged(current.release if current else None, proven, images),
                       changelog=changelog.record(), override=override)
     appended = store.append(release, expected=current.version if current else None)
+    faults.at("after-release-written")
     ctx.log(f"Promoting {source.label} -> {env_name} (release {appended.version})...")
     result = PromoteResult(env=env_name, source=source.name, label=source.label, version=appended.version,
-                           images=images, changes=changes, changelog=changelog, override=override)
+                           images=images, changes=changes, changelog=changelog, override=override,
+                           newer_unverified=promotable.newer_unverified, unverified=promotable.unverified)
     result.tagged = registries.tag_release(ctx, present, RELEASE_TAG.format(env=env_name, version=appended.version))
+    faults.at("after-tag")
     if hold and release_hold:
         store.set_hold(None)
         ctx.log(f"{env_name}: hold released")
@@ -228,7 +259,7 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
             if not auto_rollback:
                 insights.notify(ctx, env, "verification-failed", failure.message, version=appended.version)
                 raise
-            _roll_back_automatically(ctx, env, store, appended.version, failure)
+            roll_back_automatically(ctx, env, store, appended.version, failure)
         result.deployed = result.verified = True
     insights.notify(ctx, env, "promote", result.lines()[0], version=appended.version, **{"from": source.label},
                     images={c.service: c.new for c in changes}, changelog=changelog.to_json(),
@@ -255,48 +286,6 @@ def _deploy_written(ctx: Context, env: Environment, store: ReleaseStore, version
         raise failure from None
 
 
-def _roll_back_automatically(ctx: Context, env: Environment, store: ReleaseStore, failed: int,
-                             failure: DockyardError) -> NoReturn:
-    """Release `failed` did not verify: put the known-good release back, verify it, hold the environment.
-
-    Always ends in an error (exit 1): the promote did not do what was asked. The message says what
-    failed, what was restored, and how to lift the hold.
-    """
-    cause = failure.message.split("its deploy failed: ", 1)[-1]
-    what = f"release {failed} of {env.name} failed verification ({cause})"
-    insights.notify(ctx, env, "verification-failed", what, version=failed)  # queued: the rollback does not wait
-    known_good = store.labels().get(KNOWN_GOOD)
-    target = store.get(known_good) if known_good is not None and known_good != failed else None
-    if target is None:
-        raise verify.VerificationFailed(f"{what}; there is no known-good release, so nothing was rolled back",
-                                        hint=f"fix the cause, then: dockyard deploy {env.name}")
-    ctx.log(f"{what}: rolling back to known-good release {target.version}...")
-    images = target.release.image_strings()
-    release = Release(images=target.release.images, source=f"rollback:v{target.version}",
-                      commit=target.release.commit, by=ctx.user, at=ctx.timestamp(), verified=target.release.verified,
-                      reason=f"automatic rollback: release {failed} failed verification",
-                      rollback=Rollback(of=failed, to=target.version, cause="automatic", reason=cause))
-    appended = store.append(release, expected=failed)
-    store.set_hold(Hold(version=appended.version, by=ctx.user, at=ctx.timestamp(),
-                        reason=f"release {failed} failed verification; rolled back automatically"))
-    lift = f"fix the cause, then promote with --release-hold (dockyard promote {env.name} --from <src> --release-hold)"
-    restored = f"rolled back automatically to release {target.version} (as release {appended.version})"
-    insights.notify(ctx, env, "hold", f"{env.name} is held: release {failed} failed verification", version=failed)
-    try:
-        deploy_release(ctx, env, store, appended.version, images)
-    except DockyardError as err:
-        insights.notify(ctx, env, "automatic-rollback", f"{what}; {restored}, which failed too: {err.message}",
-                        version=appended.version, restored=target.version, verified=False)
-        raise verify.VerificationFailed(
-            f"{what}; the automatic rollback to release {target.version} (release {appended.version}) failed "
-            f"too: {err.message}", hint=f"{env.name} is held; look at what runs, then {lift}") from None
-    insights.notify(ctx, env, "automatic-rollback", f"{what}; {restored}, verified", version=appended.version,
-                    restored=target.version, verified=True)
-    raise verify.VerificationFailed(
-        f"{what}; rolled back automatically to release {target.version} (as release {appended.version}, "
-        f"verified); {env.name} is held", hint=lift)
-
-
 def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str], reason: str | None,
              deploy: bool, yes: bool) -> RollbackResult:
     env = ctx.project.app_environment(env_name)
@@ -316,6 +305,9 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
     restored = _narrow(target.release.image_strings(), services, f"release {to}")
     images = {**current.release.image_strings(), **restored}
     if images == current.release.image_strings():
+        finished = resume.rollback(ctx, env, store, current, to, deploy=deploy)  # this rollback, cut short
+        if finished is not None:
+            return finished
         raise BadInput(f"{env_name}'s newest release ({current.version}) already has release {to}'s images: "
                        "nothing to roll back", hint=f"pick an older one: dockyard history {env_name}")
     ctx.log(f"Rolling {env_name} back to release {to}...")
@@ -343,11 +335,13 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
                       verified=trust.merged(current.release, {**carried, **proven}, images),
                       changelog=changelog.record())
     appended = store.append(release, expected=current.version)
+    faults.at("after-release-written")
     store.set_hold(Hold(version=appended.version, reason=reason or f"rolled back to release {to}", by=ctx.user,
                         at=ctx.timestamp()))
     result = RollbackResult(env=env_name, version=appended.version, restored=to, images=images, changelog=changelog)
     insights.notify(ctx, env, "hold", f"{env_name} is held: rolled back to release {to}", version=appended.version)
     registries.tag_release(ctx, present, RELEASE_TAG.format(env=env_name, version=appended.version))
+    faults.at("after-tag")
     _refuse_if_raced(store, appended, env_name, "rolling back")
     if deploy:
         _deploy_written(ctx, env, store, appended.version, images)
@@ -370,6 +364,8 @@ def deploy(ctx: Context, env_name: str, *, preview: bool) -> DeployResult:
         result = ctx.deployer.preview(env_name)
         return DeployResult(env=env_name, version=version, images=images, deployed=False, verified=False,
                             changes=result.changes, preview=True)
+    if store is not None and current is not None:
+        resume.ensure_hold(ctx, store, current)  # deploying a rollback a kill cut short: it holds, as it would have
     up = deploy_release(ctx, env, store, version, images if store is not None else None)
     return DeployResult(env=env_name, version=version, images=images or dict(up.outputs.get("images") or {}),
                         deployed=True, verified=True, changes=up.changes, preview=False)

@@ -1,4 +1,4 @@
-"""Branch-only images: the digests a branch stack ran that no other stack ever released, and their removal.
+"""Branch-only images: the digests a branch stack ran that no other stack of the backend ever released, and their removal.
 
 A pull request's CI pushes the images it changed; once its branch stack is gone
 nothing else points at them. Anything another environment ran, now or in its
@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from dockyard import naming
-from dockyard.errors import BadInput, DockyardError
+from dockyard.errors import BadInput
 from dockyard.images import ImageRef, ecr_repository_arn
 from dockyard.release.context import Context
 from dockyard.release.project import Environment
@@ -61,29 +61,6 @@ def _released(store: ReleaseStore) -> list[str]:
     return [ref for stored in store.history() for ref in stored.release.image_strings().values()]
 
 
-def images_elsewhere(ctx: Context, branch_stack: str) -> tuple[list[str], list[str]]:
-    """Every image any other stack of the project released (its whole kept history) or runs now,
-    and the stacks that could not be read: while there are any, nobody can say an image is unused."""
-    refs: list[str] = []
-    unreadable: list[str] = []
-    for name in ctx.project.stack_names():
-        if name == branch_stack:
-            continue
-        try:
-            env = ctx.project.environment(name)
-            if env.store_kind != "stack":
-                refs += _released(ctx.store(env))
-                continue
-            try:
-                outputs = ctx.deployer.outputs(name)
-            except BadInput:  # never deployed to this backend: it runs nothing
-                continue
-            refs += [str(v) for v in (outputs.get("images") or {}).values()]
-        except DockyardError as err:
-            unreadable.append(f"cannot read what {name} runs: {err.message}")
-    return refs, unreadable
-
-
 def remove_branch_images(ctx: Context, env: Environment) -> ImageRemoval:
     """Remove the images only this branch stack's release history names. Call before its store is deleted."""
     if not naming.is_branch_stack(env.name):
@@ -91,7 +68,9 @@ def remove_branch_images(ctx: Context, env: Environment) -> ImageRemoval:
     mine = _released(ctx.store(env))
     if not mine:
         return ImageRemoval()
-    others, unreadable = images_elsewhere(ctx, env.name)
+    from dockyard.release.registries.stacks_in_use import images_in_use  # the backend's stacks, not the checkout's files
+
+    others, unreadable = images_in_use(ctx, env)
     candidates = branch_only(mine, others)
     if unreadable:
         ctx.log(f"{env.name}: its images stay in the registry; {'; '.join(unreadable)}")

@@ -15,7 +15,7 @@ from typing import Any
 from dockyard.errors import BadInput, DockyardError
 from dockyard.images import ImageRef, ecr_repository_arn
 from dockyard.release.context import Context
-from dockyard.release.registries.oci import MANIFEST_TYPES, api_host, api_repository
+from dockyard.release.registries.oci import MANIFEST_TYPES, api_repository
 
 RELEASE_TAG = "release-{env}-v{version}"
 

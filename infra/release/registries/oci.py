@@ -2,10 +2,10 @@
 
 Works with any registry that speaks the distribution API (GHCR, Harbor,
 Artifactory, GitLab, Docker Hub, the CNCF distribution registry), with the
-credentials docker itself would use: `auths` in the Docker config
-(`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`), or the credential
-helper it names (`credHelpers`, `credsStore`). Bearer-token and basic
-challenges are both answered.
+credentials docker itself would use (infra/release/registries/docker_auth.py: the
+credential helper the Docker config names, else its `auths`, identity tokens
+exchanged with a refresh-token grant). Bearer-token and basic challenges are
+both answered.
 
 Plain http is used for loopback registries only (as docker does), and for
 hosts listed in DOCKYARD_INSECURE_REGISTRIES (comma-separated).
@@ -13,20 +13,16 @@ hosts listed in DOCKYARD_INSECURE_REGISTRIES (comma-separated).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
 import re
-import subprocess
 import urllib.error
-import urllib.parse
 import urllib.request
-from dataclasses import dataclass
-from pathlib import Path
 
 from dockyard.errors import BadInput, DockyardError
 from dockyard.images import DOCKER_HUB, ImageRef
+from dockyard.release.registries.docker_auth import Credentials, docker_config, find_credentials, token_request  # noqa: F401
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -43,12 +39,6 @@ class RegistryUnreachable(DockyardError):
     """The registry did not answer: exit 1 (it may answer later)."""
 
 
-@dataclass(frozen=True)
-class Credentials:
-    username: str
-    secret: str
-
-
 def api_host(registry: str | None) -> str:
     """The host that serves the API: Docker Hub's shorthand is served by registry-1.docker.io."""
     return "registry-1.docker.io" if registry in (None, DOCKER_HUB, "index.docker.io") else registry
@@ -59,47 +49,6 @@ def api_repository(ref: ImageRef) -> str:
     if api_host(ref.registry) == "registry-1.docker.io" and "/" not in ref.repository:
         return f"library/{ref.repository}"
     return ref.repository
-
-
-def docker_config() -> dict:
-    base = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
-    try:
-        return json.loads((base / "config.json").read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as err:
-        raise BadInput(f"cannot read the Docker config {base / 'config.json'}: {err}") from None
-
-
-def find_credentials(host: str, config: dict | None = None) -> Credentials | None:
-    """What docker would log in to `host` with, or None."""
-    config = docker_config() if config is None else config
-    keys = [host, f"https://{host}", f"http://{host}"]
-    if host == "registry-1.docker.io":
-        keys = ["https://index.docker.io/v1/", "index.docker.io", "docker.io", *keys]
-    helper = next((config.get("credHelpers", {}).get(k) for k in keys if k in config.get("credHelpers", {})), None)
-    for key in keys:
-        entry = config.get("auths", {}).get(key)
-        if entry and entry.get("auth"):
-            user, _, secret = base64.b64decode(entry["auth"]).decode().partition(":")
-            return Credentials(user, secret)
-        if entry and entry.get("identitytoken"):
-            return Credentials("<token>", entry["identitytoken"])
-    helper = helper or config.get("credsStore")
-    return _from_helper(helper, keys[0]) if helper else None
-
-
-def _from_helper(helper: str, host: str) -> Credentials | None:
-    try:
-        done = subprocess.run([f"docker-credential-{helper}", "get"], input=host, capture_output=True, text=True,
-                              timeout=30)
-    except FileNotFoundError:
-        raise BadInput(f"the Docker config names credential helper {helper!r}, but docker-credential-{helper} "
-                       "is not on PATH") from None
-    if done.returncode != 0:
-        return None  # the helper has nothing for this host: try anonymously
-    data = json.loads(done.stdout)
-    return Credentials(data.get("Username", ""), data.get("Secret", ""))
 
 
 def plain_http(host: str) -> bool:
@@ -175,6 +124,8 @@ class OciClient:
         if status in (401, 403):
             how = ("the credentials docker has for it were refused" if self.credentials
                    else "it wants credentials and docker has none for it")
+            if self.credentials and self.credentials.identity_token:
+                how = "the identity token docker has for it was refused (it may have expired)"
             raise BadInput(f"registry {self.host} refused access to {repository} ({status}): {how}",
                            hint=f"docker login {self.host}")
         if status == 405:
@@ -221,17 +172,12 @@ class OciClient:
     def _authorize(self, challenge: str, scope: str) -> str | None:
         kind, _, params_text = challenge.partition(" ")
         params = dict(_CHALLENGE_PARAM.findall(params_text))
-        basic = None
-        if self.credentials:
-            pair = f"{self.credentials.username}:{self.credentials.secret}".encode()
-            basic = "Basic " + base64.b64encode(pair).decode()
         if kind.lower() == "basic":
-            return basic
+            return self.credentials.basic() if self.credentials else None
         if kind.lower() != "bearer" or "realm" not in params:
             return None
-        query = {"scope": scope, **({"service": params["service"]} if "service" in params else {})}
-        url = f"{params['realm']}?{urllib.parse.urlencode(query)}"
-        status, _, body = self._send("GET", url, {}, None, basic)
+        method, url, headers, data = token_request(params["realm"], params, scope, self.credentials)
+        status, _, body = self._send(method, url, headers, data, headers.pop("Authorization", None))
         if status != 200:
             return None
         token = json.loads(body)

@@ -1,9 +1,10 @@
 """The file release store: numbered JSON versions and a small index, for laptops and GitOps repositories.
 
-Versions are created with a hard link from a fully written temporary file:
-the link either creates the version whole or fails because it exists, so two
-writers can never produce half a file or the same version twice. The index
-(labels and hold) is rewritten whole and renamed into place under a lock.
+Versions are created with a hard link from a fully written, fsynced temporary
+file: the link either creates the version whole or fails because it exists, so
+two writers can never produce half a file or the same version twice. The index
+(labels and hold) is rewritten whole, fsynced and renamed into place under a
+lock; the directory is fsynced after each, so a power loss keeps old or new.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from dockyard.errors import Conflict, DockyardError, ManifestError
 from dockyard.manifest import Release
+from dockyard.release.stores import durable
 from dockyard.release.stores.base import Appended, Hold, StoredRelease
 from dockyard.release_layout import INDEX_FILE, VERSIONS_DIR, parse_version_filename, version_filename
 
@@ -64,20 +64,12 @@ class FileStore:
             raise Conflict(f"{self.where} changed: release v{newest} was written after this command read "
                            f"v{expected if expected is not None else '-'}", hint="run the command again")
         version = (newest or 0) + 1
-        self._versions.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self._versions, prefix=".incoming-", suffix=".json")
+        durable.make_dirs(self._versions)
         try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(release.to_json() + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            try:
-                os.link(tmp, self._versions / version_filename(version))
-            except FileExistsError:
-                raise Conflict(f"{self.where} changed: another command wrote release v{version} at the same time",
-                               hint="run the command again") from None
-        finally:
-            os.unlink(tmp)
+            durable.create_file(self._versions / version_filename(version), release.to_json() + "\n")
+        except FileExistsError:
+            raise Conflict(f"{self.where} changed: another command wrote release v{version} at the same time",
+                           hint="run the command again") from None
         return Appended(version=version)
 
     # -------------------------------------------------------------- index: labels and hold
@@ -96,16 +88,13 @@ class FileStore:
 
     @contextlib.contextmanager
     def _locked_index(self) -> Iterator[dict]:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        durable.make_dirs(self.directory)
         with open(self.directory / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             index = self._index()
             yield index
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".index-", suffix=".json")
-            with os.fdopen(fd, "w") as handle:
-                json.dump(index, handle, indent=2, sort_keys=True)
-                handle.write("\n")
-            os.replace(tmp, self.directory / INDEX_FILE)
+            durable.replace_file(self.directory / INDEX_FILE, json.dumps(index, indent=2, sort_keys=True) + "\n",
+                                 prefix=".index-")
 
     def label(self, label: str, version: int) -> None:
         if version not in self._numbers():

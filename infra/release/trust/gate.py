@@ -25,6 +25,7 @@ from typing import Protocol
 from dockyard.errors import BadInput, DockyardError
 from dockyard.images import ImageRef
 from dockyard.manifest import Release, Verification
+from dockyard.release.trust import sigstore
 from dockyard.release.context import Context
 from dockyard.release.registries.oci import RegistryClients, api_host, api_repository, plain_http
 from dockyard.release.project import Environment
@@ -78,6 +79,9 @@ def check(ctx: Context, env: Environment, images: Mapping[str, str], *, verb: st
         expected = (known.commit if known else None) or _revision(verifier, ref) or commit
         try:
             proof = verifier.verify(ref, policy, commit=expected, base_dir=ctx.project.dir)
+        except sigstore.CannotVerify as err:
+            raise sigstore.CannotVerify(f"{service}: {ref.digest}: could not check its signature: {err.message}",
+                                        hint=err.hint) from None
         except Untrusted as err:
             raise BadInput(f"{service}: {ref.digest}: {err.reason}",
                            hint=f"{env.name} trusts {policy.describe()}; sign it with `dockyard build --local` "
@@ -188,9 +192,16 @@ class Cosign:
         labels = client.image_config(api_repository(ref), ref.digest or "").get("config", {}).get("Labels") or {}
         return labels.get(REVISION_LABEL) or None
 
+    def _initialize(self, env: dict[str, str], args: list[str]) -> str:
+        done = self.run(*args, env=env)
+        return "" if done.returncode == 0 else (done.stderr or done.stdout or "failed")
+
     def verify(self, ref: ImageRef, policy: TrustPolicy, *, commit: str | None, base_dir: Path) -> Verification:
         target = image_arg(ref)
         reasons = []
+        unreachable: list[str] = []
+        shared = sigstore.verify_flags(policy, base_dir)
+        env = sigstore.tuf_env(policy, base_dir, self._initialize)
         with tempfile.TemporaryDirectory(prefix="dockyard-trust-") as scratch:
             signers: list[tuple[list[str], Verification]] = []
             for i, key in enumerate(policy.keys):
@@ -198,30 +209,37 @@ class Cosign:
                 path = Path(scratch) / f"key-{i}.pub"
                 path.write_text(pem)
                 kid = key_id(pem)
-                # Key signatures made offline have no transparency-log entry to check (README: Signed images).
-                signers.append((["--key", str(path), "--insecure-ignore-tlog=true"],
+                signers.append((["--key", str(path), *sigstore.key_flags(policy), *shared],
                                 Verification(signer=f"key {kid[:19]}", key_id=kid)))
             for identity in policy.identities:
                 signers.append((["--certificate-oidc-issuer", identity.issuer,
-                                 "--certificate-identity-regexp", identity.subject],
+                                 "--certificate-identity-regexp", identity.cosign_pattern(), *sigstore.identity_flags(policy), *shared],
                                 Verification(signer=f"{identity.subject} ({identity.issuer})",
                                              identity=f"{identity.issuer} {identity.subject}")))
             for flags, who in signers:
-                done = self.run("verify", *flags, *registry_flags(ref), "--output", "json", target)
+                done = self.run("verify", *flags, *registry_flags(ref), "--output", "json", target, env=env)
                 if done.returncode == 0:
                     signer = _signed_identity(done.stdout, who)
                     if not policy.attestation:
                         return signer
-                    return self._attested(ref, target, flags, signer, commit)
+                    return self._attested(ref, target, flags, signer, commit, env, policy)
+                if (line := sigstore.unreachable(done.stderr)) is not None:
+                    unreachable.append(line)  # this signer could not be checked: not a refusal
+                    continue
                 reasons.append(_signature_reason(done.stderr))
+        if unreachable:
+            raise sigstore.cannot_verify(unreachable[0], policy)
         if any(r == "not signed" for r in reasons) and len(set(reasons)) == 1:
             raise Untrusted("not signed (no signature in the registry beside it)")
         shown = next((r for r in reasons if r != "not signed"), reasons[0] if reasons else "no signer configured")
         raise Untrusted(shown)
 
     def _attested(self, ref: ImageRef, target: str, flags: list[str], signer: Verification,
-                  commit: str | None) -> Verification:
-        done = self.run("verify-attestation", "--type", PREDICATE_TYPE, *flags, *registry_flags(ref), target)
+                  commit: str | None, env: dict[str, str] | None = None,
+                  policy: TrustPolicy | None = None) -> Verification:
+        done = self.run("verify-attestation", "--type", PREDICATE_TYPE, *flags, *registry_flags(ref), target, env=env)
+        if done.returncode != 0 and (line := sigstore.unreachable(done.stderr)) is not None:
+            raise sigstore.cannot_verify(line, policy)
         if done.returncode != 0:
             reason = _signature_reason(done.stderr)
             raise Untrusted("no build attestation (" + PREDICATE_TYPE + ") from that signer"

@@ -26,6 +26,7 @@ from dockyard.errors import DockyardError
 from dockyard.images import ImageRef
 from dockyard.release.registries.oci import RegistryClients, api_repository
 from dockyard.release.trust.gate import PREDICATE_TYPE, REVISION_LABEL, Cosign, image_arg, registry_flags
+from dockyard.release.trust.sigstore import cannot_verify, unreachable
 
 SIGNING_KEY_ENV = "DOCKYARD_SIGNING_KEY"
 GITHUB_OIDC_ENV = "ACTIONS_ID_TOKEN_REQUEST_URL"
@@ -110,6 +111,11 @@ class Signer:
 
     def _run(self, *args: str, service: str) -> None:
         done = self.cosign.run(*args)
+        if done.returncode != 0 and (line := unreachable(done.stderr)) is not None:
+            cause = cannot_verify(line, None)
+            raise DockyardError(f"{service}: cosign {args[0]} failed: {cause.message}",
+                                hint="run it again once Sigstore answers; key mode (DOCKYARD_SIGNING_KEY) signs "
+                                     "without a network")
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
             raise DockyardError(f"{service}: cosign {args[0]} failed: {last}",

@@ -295,8 +295,10 @@ def deploy_and_verify(ctx: Any, env: Any, store: ReleaseStore | None, version: i
 def _record_revert(ctx: Any, env: Any, store: ReleaseStore, api: NomadApi, job_id: str, failed: int,
                    failed_job_version: int, restored_job_version: int, reason: str) -> None:
     """Nomad went back to an earlier job version on its own: write that as a release, hold, prove it runs."""
+    from dockyard.targets.nomad.releases import release_for
+
     restored = next((v for v in api.versions(job_id) if v.get("Version") == restored_job_version), None)
-    to = nomad_job.release_number((restored or {}).get("Meta"))
+    to = release_for(restored, store.history(limit=100), before=failed)
     target = store.get(to) if to is not None else None
     if target is None:
         raise VerificationFailed(f"release {failed} of {env.name} failed on Nomad ({reason}); Nomad reverted job "
@@ -327,7 +329,8 @@ def _record_revert(ctx: Any, env: Any, store: ReleaseStore, api: NomadApi, job_i
                         f"recorded as release {appended.version} (verified); {env.name} is held", hint=lift)
 
 
-def status(settings: AppSettings) -> tuple[dict[str, Any] | None, str | None]:
+def status(settings: AppSettings, releases: Callable[[], list[Any]] | None = None
+           ) -> tuple[dict[str, Any] | None, str | None]:
     """Wanted vs running allocations per service, from the job; (None, why) when Nomad cannot say."""
     api = api_for(settings, timeout=5.0)
     if api is None:
@@ -343,5 +346,8 @@ def status(settings: AppSettings) -> tuple[dict[str, Any] | None, str | None]:
         return None, err.message
     running = {s: sum(1 for a in allocs if a.get("TaskGroup") == s and a.get("ClientStatus") == "running"
                       and a.get("DesiredStatus") == "run") for s in wanted}
-    return {"job": job_id, "jobVersion": job.get("Version"), "release": nomad_job.release_number(job.get("Meta")),
+    from dockyard.targets.nomad.releases import release_for
+
+    release = release_for(job, releases()) if releases else nomad_job.release_number(job.get("Meta"))
+    return {"job": job_id, "jobVersion": job.get("Version"), "release": release,
             "services": {s: {"wanted": wanted[s], "running": running[s]} for s in sorted(wanted)}}, None

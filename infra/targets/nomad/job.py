@@ -3,7 +3,9 @@
 Shape: one job per environment, one task group per service. A release is one job version: Nomad's
 `auto_revert` then puts back the whole previous release at once, as dockyard's own rollback does,
 and `nomad job history` lines up with the release history. Groups keep each service's count,
-update policy, health checks and restarts apart.
+update policy, health checks and restarts apart. Nothing in the job names the release: job meta
+reaches every task (NOMAD_META_*), so a release number there would restart every group for a
+release that changed one service. A job version is matched to its release by its images.
 
 The same dict is what `nomad job run -json` reads, what a GitOps flow commits (render mode),
 what the provider's Job resource submits, and what `dockyard` registers through `/v1/jobs`.
@@ -23,7 +25,7 @@ RUN_AS = "10001:10001"  # the images' user (see images/*/Dockerfile)
 SCRATCH_BYTES = 64 * 1024 * 1024  # the writable /tmp (tmpfs): the only writable path
 SECOND = 1_000_000_000  # the API takes durations in nanoseconds
 JOB_PREFIX = "dockyard-"
-RELEASE_META = "dockyard_release"  # "<source>:<version>", e.g. "file:3": the release this job version runs
+RELEASE_META = "dockyard_release"  # what jobs written before kept at job level ("file:3"); read, never written
 STACK_META = "dockyard_stack"
 SERVICE_NAME_MAX = 63  # Nomad service names are RFC 1123 labels
 HTTP_PORT = "http"
@@ -155,8 +157,11 @@ def group(settings: AppSettings, service: ServiceSettings, image: str) -> dict[s
     }
 
 
-def job(settings: AppSettings, images: Mapping[str, str], release: str) -> dict[str, Any]:
-    """The job of an environment running `images` (service -> pinned reference) of `release`."""
+def job(settings: AppSettings, images: Mapping[str, str], release: str | None = None) -> dict[str, Any]:
+    """The job of an environment running `images` (service -> pinned reference).
+
+    `release` (e.g. "file:3") is for messages only: it is not written into the job (see above).
+    """
     missing = sorted(set(settings.services) - set(images))
     if missing:
         raise ValueError(f"the release has no image for {', '.join(missing)}")
@@ -168,7 +173,7 @@ def job(settings: AppSettings, images: Mapping[str, str], release: str) -> dict[
         "Namespace": nomad.namespace,
         "Region": nomad.region,
         "Datacenters": list(nomad.datacenters),
-        "Meta": {STACK_META: settings.stack, RELEASE_META: release},
+        "Meta": {STACK_META: settings.stack},
         "TaskGroups": [group(settings, service, images[name]) for name, service in sorted(settings.services.items())],
     }}
 

@@ -53,8 +53,21 @@ class NomadTarget(Target):
         """Wanted vs running allocations per service (or why Nomad could not say)."""
         from dockyard.targets.nomad import deploy
 
-        running, error = deploy.status(env.settings)
+        from dockyard.targets.nomad.releases import store_history
+
+        running, error = deploy.status(env.settings, releases=store_history(env))
         return {"running": running, **({"error": error} if error else {})}
+
+    def refresh_before_up(self, settings: AppSettings) -> bool:
+        # Through the provider, Nomad's own auto_revert makes a job version the state does not know:
+        # without a refresh the provider's next update fails on the job's modify index.
+        return settings.nomad.render_dir is None
+
+    def up_failed(self, ctx: Context, env: Environment, store: ReleaseStore | None, version: int | None,
+                  error: Exception) -> None:
+        from dockyard.targets.nomad import releases
+
+        releases.after_failed_up(ctx, env, store, version)
 
 
 TARGET = NomadTarget()

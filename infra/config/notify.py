@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.errors import ConfigError
+from dockyard.validation import fail, known_keys
 
 EVENTS = ("promote", "verification-failed", "automatic-rollback", "rollback", "abort", "hold", "hold-released")
 FORMATS = ("json", "slack")
@@ -55,10 +56,6 @@ def _backoff_total(retries: int) -> float:
     return sum(min(0.2 * 2 ** i, 2.0) for i in range(retries))
 
 
-def _fail(path: str, value: Any, expected: str) -> ConfigError:
-    return ConfigError(f"dockyard:{path}: got {value!r}; expected {expected}")
-
-
 def parse_notify(value: Any, *, is_secret: bool = False) -> NotifySettings | None:
     """`dockyard:notify` (JSON-decoded), or a ConfigError naming the key path. None: not set."""
     if value is None:
@@ -67,44 +64,40 @@ def parse_notify(value: Any, *, is_secret: bool = False) -> NotifySettings | Non
         raise ConfigError("dockyard:notify: holds an encrypted value, which the dockyard command cannot read; "
                           "keep the webhook URL in an environment variable and name it with urlEnv")
     if not isinstance(value, Mapping):
-        raise _fail("notify", value, "an object of webhooks, timeout, retries")
-    for key in value:
-        if key not in NOTIFY_KEYS:
-            raise ConfigError(f"dockyard:notify.{key} is not a setting here; known keys: {', '.join(NOTIFY_KEYS)}")
+        raise fail("notify", value, "an object of webhooks, timeout, retries")
+    known_keys("notify", value, NOTIFY_KEYS)
     timeout = value.get("timeout", 5)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0.1 <= timeout <= 60:
-        raise _fail("notify.timeout", timeout, "seconds per attempt, from 0.1 to 60")
+        raise fail("notify.timeout", timeout, "seconds per attempt, from 0.1 to 60")
     retries = value.get("retries", 2)
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 5:
-        raise _fail("notify.retries", retries, "a whole number from 0 to 5")
+        raise fail("notify.retries", retries, "a whole number from 0 to 5")
     raw = value.get("webhooks")
     if not isinstance(raw, list) or not raw:
-        raise _fail("notify.webhooks", raw, "a non-empty list of webhooks ({url or urlEnv, format, events})")
+        raise fail("notify.webhooks", raw, "a non-empty list of webhooks ({url or urlEnv, format, events})")
     return NotifySettings(webhooks=tuple(_webhook(f"notify.webhooks[{i}]", w) for i, w in enumerate(raw)),
                           timeout=float(timeout), retries=retries)
 
 
 def _webhook(path: str, raw: Any) -> Webhook:
     if not isinstance(raw, Mapping):
-        raise _fail(path, raw, "an object of url or urlEnv, format, events")
-    for key in raw:
-        if key not in WEBHOOK_KEYS:
-            raise ConfigError(f"dockyard:{path}.{key} is not a setting here; known keys: {', '.join(WEBHOOK_KEYS)}")
+        raise fail(path, raw, "an object of url or urlEnv, format, events")
+    known_keys(f"{path}", raw, WEBHOOK_KEYS)
     url, url_env = raw.get("url"), raw.get("urlEnv")
     if (url is None) == (url_env is None):
         raise ConfigError(f"dockyard:{path}: expected url or urlEnv (one of them)")
     if url is not None:
         parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-            raise _fail(f"{path}.url", url, "an http(s) URL")
+            raise fail(f"{path}.url", url, "an http(s) URL")
     if url_env is not None and (not isinstance(url_env, str) or not url_env or set(url_env) - _ENV_NAME_CHARS):
-        raise _fail(f"{path}.urlEnv", url_env, "the name of an environment variable holding the URL")
+        raise fail(f"{path}.urlEnv", url_env, "the name of an environment variable holding the URL")
     fmt = raw.get("format", "json")
     if fmt not in FORMATS:
-        raise _fail(f"{path}.format", fmt, "one of " + ", ".join(FORMATS))
+        raise fail(f"{path}.format", fmt, "one of " + ", ".join(FORMATS))
     events = raw.get("events", list(EVENTS))
     if not isinstance(events, list) or not events or any(e not in EVENTS for e in events):
-        raise _fail(f"{path}.events", events, "a list of " + ", ".join(EVENTS))
+        raise fail(f"{path}.events", events, "a list of " + ", ".join(EVENTS))
     return Webhook(format=fmt, events=tuple(events), url=url, url_env=url_env)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.errors import ConfigError
+from dockyard.validation import fail, known_keys
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 CHECKS = ("signature", "attestation")
@@ -66,19 +67,13 @@ class TrustPolicy:
 NONE = TrustPolicy(verify=False)
 
 
-def _fail(path: str, value: Any, expected: str) -> ConfigError:
-    return ConfigError(f"dockyard:{path}: got {value!r}; expected {expected}")
-
-
 def parse_trust(value: Any) -> TrustPolicy:
     """The policy from `dockyard:trust` (already JSON-decoded), or a ConfigError naming the key path."""
     if value == "none":
         return NONE
     if not isinstance(value, dict):
-        raise _fail("trust", value, "'none' or an object of keys, identities, require")
-    for key in value:
-        if key not in TRUST_KEYS:
-            raise ConfigError(f"dockyard:trust.{key} is not a setting here; known keys: {', '.join(TRUST_KEYS)}")
+        raise fail("trust", value, "'none' or an object of keys, identities, require")
+    known_keys("trust", value, TRUST_KEYS)
     keys = tuple(_key(f"trust.keys[{i}]", k) for i, k in enumerate(_list("trust.keys", value.get("keys", []))))
     identities = tuple(_identity(f"trust.identities[{i}]", entry)
                        for i, entry in enumerate(_list("trust.identities", value.get("identities", []))))
@@ -88,9 +83,9 @@ def parse_trust(value: Any) -> TrustPolicy:
     require = _list("trust.require", value.get("require", list(CHECKS)))
     for i, check in enumerate(require):
         if check not in CHECKS:
-            raise _fail(f"trust.require[{i}]", check, "one of " + ", ".join(CHECKS))
+            raise fail(f"trust.require[{i}]", check, "one of " + ", ".join(CHECKS))
     if "signature" not in require:
-        raise _fail("trust.require", require, "a list that includes signature (an attestation is checked "
+        raise fail("trust.require", require, "a list that includes signature (an attestation is checked "
                                               "with the same signer)")
     return TrustPolicy(verify=True, keys=keys, identities=identities, attestation="attestation" in require,
                        sigstore=_sigstore(value.get("sigstore", {})), offline=_flag("trust.offline", value, False),
@@ -112,23 +107,20 @@ def _tlog(value: dict, identities: tuple[Identity, ...]) -> bool | None:
 def _flag(path: str, value: dict, default: bool) -> bool:
     flag = value.get(path.rsplit(".", 1)[-1], default)
     if not isinstance(flag, bool):
-        raise _fail(path, flag, "true or false")
+        raise fail(path, flag, "true or false")
     return flag
 
 
 def _sigstore(value: Any) -> Sigstore:
     if not isinstance(value, dict):
-        raise _fail("trust.sigstore", value, "an object of " + ", ".join(SIGSTORE_KEYS))
-    for key in value:
-        if key not in SIGSTORE_KEYS:
-            raise ConfigError(f"dockyard:trust.sigstore.{key} is not a setting here; known keys: "
-                              + ", ".join(SIGSTORE_KEYS))
+        raise fail("trust.sigstore", value, "an object of " + ", ".join(SIGSTORE_KEYS))
+    known_keys("trust.sigstore", value, SIGSTORE_KEYS)
     for key in SIGSTORE_KEYS:
         if key in value and (not isinstance(value[key], str) or not value[key].strip()):
-            raise _fail(f"trust.sigstore.{key}", value[key], "a non-empty string")
+            raise fail(f"trust.sigstore.{key}", value[key], "a non-empty string")
     for key in ("tufMirror", "rekorUrl"):
         if key in value and not re.match(r"^(https?|file)://", value[key]):
-            raise _fail(f"trust.sigstore.{key}", value[key], "an https:// (or file://) URL")
+            raise fail(f"trust.sigstore.{key}", value[key], "an https:// (or file://) URL")
     if "trustedRoot" in value and "tufMirror" in value:
         raise ConfigError("dockyard:trust.sigstore: trustedRoot and tufMirror both set; a trusted root file "
                           "replaces TUF, so set one")
@@ -150,35 +142,33 @@ def anchored(pattern: str) -> bool:
 
 def _list(path: str, value: Any) -> list[Any]:
     if not isinstance(value, list):
-        raise _fail(path, value, "a list")
+        raise fail(path, value, "a list")
     return value
 
 
 def _key(path: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise _fail(path, value, "a public key (PEM) or the path of one")
+        raise fail(path, value, "a public key (PEM) or the path of one")
     if "-----BEGIN" in value and "PUBLIC KEY-----" not in value:
-        raise _fail(path, value[:40] + "...", "a PEM public key (-----BEGIN PUBLIC KEY-----), never a private key")
+        raise fail(path, value[:40] + "...", "a PEM public key (-----BEGIN PUBLIC KEY-----), never a private key")
     return value
 
 
 def _identity(path: str, value: Any) -> Identity:
     if not isinstance(value, dict):
-        raise _fail(path, value, "an object of issuer, subject")
-    for key in value:
-        if key not in IDENTITY_KEYS:
-            raise ConfigError(f"dockyard:{path}.{key} is not a setting here; known keys: {', '.join(IDENTITY_KEYS)}")
+        raise fail(path, value, "an object of issuer, subject")
+    known_keys(f"{path}", value, IDENTITY_KEYS)
     issuer, subject = value.get("issuer"), value.get("subject")
     if not isinstance(issuer, str) or not issuer.startswith("https://"):
-        raise _fail(f"{path}.issuer", issuer, f"an https:// URL, e.g. {GITHUB_ISSUER}")
+        raise fail(f"{path}.issuer", issuer, f"an https:// URL, e.g. {GITHUB_ISSUER}")
     if not isinstance(subject, str) or not subject:
-        raise _fail(f"{path}.subject", subject, "a regular expression for the signing workflow, e.g. "
+        raise fail(f"{path}.subject", subject, "a regular expression for the signing workflow, e.g. "
                                                 r"^https://github\.com/<owner>/<repo>/\.github/workflows/"
                                                 r"build\.yml@refs/heads/main$")
     try:
         re.compile(subject)
     except re.error:
-        raise _fail(f"{path}.subject", subject, "a regular expression") from None
+        raise fail(f"{path}.subject", subject, "a regular expression") from None
     if not anchored(subject):
         # cosign matches the pattern anywhere in the identity: ...@refs/heads/main would also accept main-x.
         fixed = "^" + subject.lstrip("^").removesuffix("$").rstrip("\\") + "$"

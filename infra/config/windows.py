@@ -17,6 +17,7 @@ from typing import Any
 from dockyard.config.spans import EXPECTED as SPAN_EXPECTED
 from dockyard.config.spans import describe, parse_span
 from dockyard.errors import ConfigError
+from dockyard.validation import fail, known_keys
 
 WINDOW_KEYS = ("timezone", "allow", "deny")
 ENTRY_KEYS = ("name", "cron", "rrule", "start", "duration", "timezone")
@@ -50,39 +51,32 @@ class Windows:
         return {"allow": [w.describe() for w in self.allow], "deny": [w.describe() for w in self.deny]}
 
 
-def _fail(path: str, value: Any, expected: str) -> ConfigError:
-    shown = repr(value) if isinstance(value, str) else value
-    return ConfigError(f"dockyard:{path}: got {shown}; expected {expected}")
-
-
 def _zone(path: str, value: Any) -> str:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     if not isinstance(value, str) or not value:
-        raise _fail(path, value, "an IANA time zone such as UTC or Europe/Paris")
+        raise fail(path, value, "an IANA time zone such as UTC or Europe/Paris")
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise _fail(path, value, "an IANA time zone such as UTC or Europe/Paris") from None
+        raise fail(path, value, "an IANA time zone such as UTC or Europe/Paris") from None
     return value
 
 
 def _entry(path: str, raw: Any, kind: str, default_zone: str, names: set[str]) -> Window:
     if not isinstance(raw, Mapping):
-        raise _fail(path, raw, "an object of name, cron or rrule (or start alone), duration, timezone")
-    for key in raw:
-        if key not in ENTRY_KEYS:
-            raise ConfigError(f"dockyard:{path}.{key} is not a setting here; known keys: {', '.join(ENTRY_KEYS)}")
+        raise fail(path, raw, "an object of name, cron or rrule (or start alone), duration, timezone")
+    known_keys(f"{path}", raw, ENTRY_KEYS)
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
-        raise _fail(f"{path}.name", name, "a name of letters, digits, spaces, '.', '_' or '-' (1-63)")
+        raise fail(f"{path}.name", name, "a name of letters, digits, spaces, '.', '_' or '-' (1-63)")
     if name in names:
-        raise _fail(f"{path}.name", name, "a name no other window of this environment has")
+        raise fail(f"{path}.name", name, "a name no other window of this environment has")
     names.add(name)
     zone = _zone(f"{path}.timezone", raw["timezone"]) if "timezone" in raw else default_zone
     duration = parse_span(raw.get("duration"))
     if duration is None:
-        raise _fail(f"{path}.duration", raw.get("duration"), SPAN_EXPECTED)
+        raise fail(f"{path}.duration", raw.get("duration"), SPAN_EXPECTED)
     start = None
     if "start" in raw:
         try:
@@ -90,7 +84,7 @@ def _entry(path: str, raw: Any, kind: str, default_zone: str, names: set[str]) -
         except ValueError:
             start = None
         if start is None or start.tzinfo is not None:
-            raise _fail(f"{path}.start", raw["start"], f"a local date-time like 2026-12-20T18:00 (in {zone})")
+            raise fail(f"{path}.start", raw["start"], f"a local date-time like 2026-12-20T18:00 (in {zone})")
     cron, rrule = raw.get("cron"), raw.get("rrule")
     if cron is not None and rrule is not None:
         raise ConfigError(f"dockyard:{path}: has both cron and rrule; expected one of them")
@@ -98,7 +92,7 @@ def _entry(path: str, raw: Any, kind: str, default_zone: str, names: set[str]) -
         from croniter import croniter
 
         if not isinstance(cron, str) or len(cron.split()) != 5 or not croniter.is_valid(cron):
-            raise _fail(f"{path}.cron", cron, "a five-field cron expression such as '0 18 * * 5' (minute hour "
+            raise fail(f"{path}.cron", cron, "a five-field cron expression such as '0 18 * * 5' (minute hour "
                                               "day-of-month month day-of-week)")
     elif rrule is not None:
         rrule = _rrule(f"{path}.rrule", rrule)
@@ -112,15 +106,15 @@ def _rrule(path: str, value: Any) -> str:
 
     expected = "an RFC 5545 recurrence rule such as 'FREQ=WEEKLY;BYDAY=FR;BYHOUR=18' (DTSTART goes in start)"
     if not isinstance(value, str):
-        raise _fail(path, value, expected)
+        raise fail(path, value, expected)
     text = value.strip()
     text = text[len("RRULE:"):] if text.upper().startswith("RRULE:") else text
     if "DTSTART" in text.upper() or "\n" in text or not text.upper().startswith("FREQ="):
-        raise _fail(path, value, expected)
+        raise fail(path, value, expected)
     try:
         rrulestr(text, dtstart=DEFAULT_START)
     except (ValueError, TypeError) as err:
-        raise _fail(path, value, f"{expected} ({err})") from None
+        raise fail(path, value, f"{expected} ({err})") from None
     return text
 
 
@@ -129,16 +123,14 @@ def parse_windows(value: Any) -> Windows | None:
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise _fail("windows", value, "an object of timezone, allow, deny (set it with pulumi config set --path)")
-    for key in value:
-        if key not in WINDOW_KEYS:
-            raise ConfigError(f"dockyard:windows.{key} is not a setting here; known keys: {', '.join(WINDOW_KEYS)}")
+        raise fail("windows", value, "an object of timezone, allow, deny (set it with pulumi config set --path)")
+    known_keys("windows", value, WINDOW_KEYS)
     zone = _zone("windows.timezone", value["timezone"]) if "timezone" in value else "UTC"
     names: set[str] = set()
     lists: dict[str, tuple[Window, ...]] = {}
     for kind in ("allow", "deny"):
         raw = value.get(kind) or []
         if not isinstance(raw, list):
-            raise _fail(f"windows.{kind}", raw, "a list of windows")
+            raise fail(f"windows.{kind}", raw, "a list of windows")
         lists[kind] = tuple(_entry(f"windows.{kind}[{i}]", e, kind, zone, names) for i, e in enumerate(raw))
     return Windows(allow=lists["allow"], deny=lists["deny"])

@@ -119,7 +119,18 @@ netpol_clean() {
     done
     ((n == 0)) || removed+=("$n ipsets")
   fi
-  ((${#removed[@]} == 0)) || log "removed the NetworkPolicy agent's ${removed[*]}"
+  # The tables iptables-nft created for them, when nothing else uses them (no rule left).
+  if command -v nft >/dev/null; then
+    local table_line
+    while read -r table_line; do
+      [[ -n $table_line ]] || continue
+      # shellcheck disable=SC2086
+      if ! nft list $table_line 2>/dev/null | grep -qvE '^\s*(table|chain|type|}|$)' &&
+        nft delete $table_line 2>/dev/null; then removed+=("empty nftables $table_line"); fi
+    done < <(comm -13 <(awk '$1 == "nft" {$1 = ""; sub(/^ /, ""); print}' "$base" | sort) \
+      <(nft list tables 2>/dev/null | sort))
+  fi
+  ((${#removed[@]} == 0)) || log "removed the NetworkPolicy agent's $(IFS=','; sed 's/,/, /g' <<<"${removed[*]}")"
   return 0
 }
 

@@ -178,7 +178,8 @@ netpol_down() {
 
 netpol_status() {
   local p
-  if ! netpol_enabled; then echo "kube-router: off (DOCKYARD_CLUSTER_NETWORK_POLICY=0): NetworkPolicy not enforced"
+  if [[ $MODE != private ]]; then echo "kube-router: not started (it runs beside the private cluster only)"
+  elif ! netpol_enabled; then echo "kube-router: off (DOCKYARD_CLUSTER_NETWORK_POLICY=0): NetworkPolicy not enforced"
   elif p=$(component_pid kube-router); then
     echo "kube-router: running, pid $p (NetworkPolicy enforced, v$NETPOL_VERSION); log $LOGS/kube-router.log"
   else echo "kube-router: stopped (NetworkPolicy not enforced)"; fi

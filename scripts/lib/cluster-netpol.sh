@@ -145,6 +145,8 @@ netpol_up() {
   fi
   command -v ipset >/dev/null || die "the NetworkPolicy agent needs ipset: apt-get install ipset"
   mkdir -p "$NETPOL_DIR" "$RUN" "$LOGS"
+  # It gives up when its caches do not fill within a minute: only start it against an API server that answers.
+  wait_for 60 kube-apiserver apiserver_ready
   # Left by an agent that was never stopped: cleaned against the snapshot taken before it started.
   [[ -r $NETPOL_DIR/baseline ]] && netpol_clean
   host_snapshot >"$NETPOL_DIR/baseline"
@@ -152,7 +154,13 @@ netpol_up() {
   # listener. The admin kubeconfig: the cluster listens on this machine only.
   start kube-router "$NETPOL_BIN" --kubeconfig "$ADMIN_KUBECONFIG" --run-firewall=true --run-router=false \
     --run-service-proxy=false --hostname-override "$NODE" --metrics-port=0 --health-port=0
-  wait_for 30 "the NetworkPolicy agent (kube-router)" netpol_ready
+  local deadline=$((SECONDS + 90))
+  until netpol_ready; do
+    [[ -n $(component_pid kube-router || true) ]] ||
+      die "the NetworkPolicy agent (kube-router) exited: $(grep -v '^---' "$LOGS/kube-router.log" | tail -1 | cut -c1-300)"
+    ((SECONDS < deadline)) || die "the NetworkPolicy agent (kube-router) set up no rules within 90s; see $LOGS/kube-router.log"
+    sleep 0.2
+  done
   log "NetworkPolicy enforced by kube-router v$NETPOL_VERSION (firewall only), pid $(component_pid kube-router)"
 }
 

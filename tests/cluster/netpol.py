@@ -86,11 +86,25 @@ def client_pod(name: str, namespace: str, labels: Mapping[str, str], app: config
                image: str) -> dict[str, Any]:
     """A pod that sleeps, with the project's pod spec for the stack's worker (restricted profile)."""
     spec = manifests.pod_spec(app.services["worker"], context(app), image)
-    spec["containers"][0]["command"] = ["python", "-c", "import time; time.sleep(3600)"]
+    container = spec["containers"][0]
+    container["command"] = ["python", "-c", "import time; time.sleep(3600)"]
+    # A client needs next to nothing: the single node's CPU is shared with every other test.
+    container["resources"] = {"requests": {"cpu": "10m", "memory": "48Mi"}, "limits": {"cpu": "100m", "memory": "48Mi"}}
     spec["serviceAccountName"] = "default"
     spec["terminationGracePeriodSeconds"] = 1
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace,
                                                             "labels": dict(labels)}, "spec": spec}
+
+
+def ready(namespace: str, what: str, *args: str) -> None:
+    """kubectl rollout status / wait; on failure, the namespace's last warning says why (e.g. no CPU left)."""
+    try:
+        kubectl(*args, timeout=240)
+    except subprocess.CalledProcessError as err:
+        warnings = kubectl("get", "events", "-n", namespace, "--field-selector", "type=Warning", "-o",
+                           "jsonpath={range .items[*]}{.involvedObject.name}: {.message}{\"\\n\"}{end}")
+        pytest.fail(f"{what} in {namespace} not ready: {err.stderr.strip()[-300:]}; "
+                    f"last warning: {(warnings.strip().splitlines() or ['none'])[-1]}")
 
 
 def plain_namespace(name: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ CONTROLLER = {"app.kubernetes.io/name": "ingress-nginx"}
 class App:
     """Base stack `dev` and branch stack `branch-np` of one app, their client pods, and an ingress namespace."""
 
-    def __init__(self, image: str, workdir) -> None:
+    def __init__(self, workdir) -> None:
         self.base_ns = f"dkp-{uuid.uuid4().hex[:8]}"
         self.ingress_ns = f"{self.base_ns}-ingress"
         ingress_from = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.ingress_ns}},
@@ -34,6 +34,12 @@ class App:
         self.branch_ns = netpol.context(self.branch).namespace
         assert self.branch_ns != self.base_ns
         self.workdir = workdir
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        return self.base_ns, self.branch_ns, self.ingress_ns
+
+    def deploy(self, image: str) -> None:
         objects = [netpol.plain_namespace(self.ingress_ns)]
         for app in (self.base, self.branch):
             ctx = netpol.context(app)
@@ -48,11 +54,12 @@ class App:
             "branch-app": (self.branch_ns, manifests.labels(worker, netpol.context(self.branch))),
         }
         objects += [netpol.client_pod(name, ns, labels, self.base, image) for name, (ns, labels) in self.pods.items()]
-        netpol.apply(objects, workdir)
+        netpol.apply(objects, self.workdir)
         for ns in (self.base_ns, self.branch_ns):
-            kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=180s", timeout=200)
+            netpol.ready(ns, "deployment/web", "rollout", "status", "deployment/web", "-n", ns, "--timeout=180s")
         for name, (ns, _) in self.pods.items():
-            kubectl("wait", "--for=condition=Ready", f"pod/{name}", "-n", ns, "--timeout=120s", timeout=140)
+            netpol.ready(ns, f"pod/{name}", "wait", "--for=condition=Ready", f"pod/{name}", "-n", ns,
+                         "--timeout=120s")
         self.base_ip = netpol.service_ip(self.base_ns, "web")
         self.branch_ip = netpol.service_ip(self.branch_ns, "web")
 
@@ -72,17 +79,17 @@ class App:
 @pytest.fixture(scope="module")
 def app(kubeconfig, images, tmp_path_factory):
     netpol.require_enforcing_agent()
+    image = images.web("ok")
     with netpol.agent_lock(exclusive=False):
-        deployed = None
+        deployed = App(tmp_path_factory.mktemp("netpol"))
         try:
-            deployed = App(images.web("ok"), tmp_path_factory.mktemp("netpol"))
+            deployed.deploy(image)
             # Enforced once the agent has the web pod and its policy: a stranger is refused.
             assert deployed.ask("stranger", deployed.base_ip, admitted=False) != "200", \
                 "the web Service of the base stack still admits a stranger after 30s: NetworkPolicy not enforced"
             yield deployed
         finally:
-            if deployed is not None:
-                netpol.delete_namespaces(deployed.base_ns, deployed.branch_ns, deployed.ingress_ns)
+            netpol.delete_namespaces(*deployed.namespaces)
 
 
 def test_a_pod_of_the_stack_reaches_its_service_and_a_pod_without_its_labels_is_refused(app):

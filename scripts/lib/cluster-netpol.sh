@@ -137,16 +137,21 @@ netpol_clean() {
 # The agent is ready once it has hooked its chains into the filter table.
 netpol_ready() { iptables -S KUBE-ROUTER-FORWARD >/dev/null 2>&1; }
 
+# Returns 1 (after one line saying why) when the agent cannot run: the cluster works without it.
 netpol_up() {
   netpol_enabled || return 0
   [[ -n $(component_pid kube-router || true) ]] && return 0
   if [[ ! -x $NETPOL_BIN ]]; then
-    "$ROOT/scripts/build-netpol" >/dev/null || die "no NetworkPolicy agent (see the line above)"
+    "$ROOT/scripts/build-netpol" >/dev/null || return 1
   fi
-  command -v ipset >/dev/null || die "the NetworkPolicy agent needs ipset: apt-get install ipset"
+  command -v ipset >/dev/null || { log "the NetworkPolicy agent needs ipset: apt-get install ipset"; return 1; }
   mkdir -p "$NETPOL_DIR" "$RUN" "$LOGS"
   # It gives up when its caches do not fill within a minute: only start it against an API server that answers.
-  wait_for 60 kube-apiserver apiserver_ready
+  local deadline=$((SECONDS + 60))
+  until apiserver_ready >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || { log "the API server does not answer; the NetworkPolicy agent was not started"; return 1; }
+    sleep 0.2
+  done
   # Left by an agent that was never stopped: cleaned against the snapshot taken before it started.
   [[ -r $NETPOL_DIR/baseline ]] && netpol_clean
   host_snapshot >"$NETPOL_DIR/baseline"
@@ -154,11 +159,16 @@ netpol_up() {
   # listener. The admin kubeconfig: the cluster listens on this machine only.
   start kube-router "$NETPOL_BIN" --kubeconfig "$ADMIN_KUBECONFIG" --run-firewall=true --run-router=false \
     --run-service-proxy=false --hostname-override "$NODE" --metrics-port=0 --health-port=0
-  local deadline=$((SECONDS + 90))
+  deadline=$((SECONDS + 90))
   until netpol_ready; do
-    [[ -n $(component_pid kube-router || true) ]] ||
-      die "the NetworkPolicy agent (kube-router) exited: $(grep -v '^---' "$LOGS/kube-router.log" | tail -1 | cut -c1-300)"
-    ((SECONDS < deadline)) || die "the NetworkPolicy agent (kube-router) set up no rules within 90s; see $LOGS/kube-router.log"
+    if [[ -z $(component_pid kube-router || true) ]]; then
+      log "the NetworkPolicy agent (kube-router) exited: $(grep -v '^---' "$LOGS/kube-router.log" | tail -1 | cut -c1-300)"
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      log "the NetworkPolicy agent (kube-router) set up no rules within 90s; see $LOGS/kube-router.log"
+      return 1
+    fi
     sleep 0.2
   done
   log "NetworkPolicy enforced by kube-router v$NETPOL_VERSION (firewall only), pid $(component_pid kube-router)"
@@ -202,7 +212,7 @@ cmd_netpol() {
   [[ $MODE == private ]] || die "no private cluster here; the NetworkPolicy agent runs only beside one"
   case "${1:-}" in
     start) [[ -n $(component_pid kube-apiserver || true) ]] || die "the cluster is not running; run scripts/cluster up"
-           netpol_up ;;
+           netpol_up || exit 1 ;;
     stop) netpol_stop ;;
     status) netpol_status ;;
     *) die "usage: scripts/cluster netpol start|stop|status" ;;

@@ -1,7 +1,7 @@
 """Helpers for the NetworkPolicy tests: the project's own manifests for a small app, client pods, probes.
 
-The app's objects are what the program deploys (`infra.targets.kubernetes.manifests.service_objects`)
-for settings parsed from raw stack config by `infra.config.load`, in the namespace
+The app's objects are what the program deploys (`dockyard.targets.kubernetes.manifests.service_objects`)
+for settings parsed from raw stack config by `dockyard.config.load`, in the namespace
 `program.stack_namespace` gives the stack; they are applied with kubectl.
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from infra import config
-from infra.targets.kubernetes import manifests, program
+from dockyard import config
+from dockyard.targets.kubernetes import manifests, program
 from tests.cluster.conftest import CLUSTER_DIR, kubectl
 
 AGENT_PID = CLUSTER_DIR / "run" / "kube-router.pid"

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from infra.targets.kubernetes import manifests
+from dockyard.targets.kubernetes import manifests
 from tests.cluster import netpol
 from tests.cluster.conftest import kubectl
 

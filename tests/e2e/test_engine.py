@@ -108,4 +108,5 @@ def test_two_concurrent_updates_of_one_stack_end_with_one_conflict(workspace):
     assert code == 3 and out["error"]["code"] == "conflict" and "locked" in out["error"]["message"]
     # The state is intact: the stack exports, and the next update goes through.
     assert workspace.pulumi("stack", "export", "-s", "dev").returncode == 0
-    assert workspace.dockyard("deploy", "dev", "--json")[0] == 0
+    code, out, err = workspace.dockyard("deploy", "dev", "--json")
+    assert code == 0, err

@@ -69,6 +69,26 @@ class Verification:
         return {k: getattr(self, a) for k, a in _VERIFICATION_FIELDS.items() if getattr(self, a) is not None}
 
 
+@dataclass(frozen=True)
+class ImageFacts:
+    """What an image's own config says, read from its registry by digest when the release was written: the
+    user it runs as (`User`, "" when unset) and the commit it was built from (its
+    `org.opencontainers.image.revision` label)."""
+
+    user: str
+    commit: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> ImageFacts:
+        if not isinstance(data, dict) or set(data) - {"user", "commit"} or not isinstance(data.get("user"), str) \
+                or not isinstance(data.get("commit", ""), str):
+            raise ManifestError(f"{where}: expected an object of user (a string) and commit")
+        return cls(user=data["user"], commit=data.get("commit"))
+
+    def to_dict(self) -> dict[str, str]:
+        return {"user": self.user, **({"commit": self.commit} if self.commit else {})}
+
+
 # SSM's advanced tier caps a value at 8 KiB; anything near that is not a manifest.
 MAX_MANIFEST_BYTES = 8192
 
@@ -85,6 +105,7 @@ class Release:
     at: str | None = None
     rollback: Rollback | None = None
     verified: Mapping[str, Verification] = field(default_factory=dict)  # service -> what the trust gate proved
+    image_config: Mapping[str, ImageFacts] = field(default_factory=dict)  # service -> its image's user, commit
     schema: int = field(default=SCHEMA)
 
     @classmethod
@@ -106,7 +127,8 @@ class Release:
         schema = data.get("schema")
         if schema != SCHEMA or isinstance(schema, bool):
             raise ManifestError(f"{where}: schema is {schema!r}; this dockyard reads schema {SCHEMA}")
-        unknown = sorted(set(data) - {"schema", "images", "rollback", "verified", *_OPTIONAL_TEXT})
+        unknown = sorted(set(data) - {"schema", "images", "rollback", "verified", "imageConfig",
+                                          *_OPTIONAL_TEXT})
         if unknown:
             raise ManifestError(f"{where}: unknown field(s) {', '.join(map(str, unknown))}")
         raw_images = data.get("images")
@@ -139,7 +161,15 @@ class Release:
             if service not in images:
                 raise ManifestError(f"{where}: verified.{service}: no such image in this release")
             verified[service] = Verification.from_dict(entry, f"{where}: verified.{service}")
-        return cls(images=images, rollback=rollback, verified=verified, **extras)
+        raw_facts = data.get("imageConfig") or {}
+        if not isinstance(raw_facts, dict):
+            raise ManifestError(f"{where}: 'imageConfig' must be an object of service -> {{user, commit}}")
+        facts = {}
+        for service, entry in raw_facts.items():
+            if service not in images:
+                raise ManifestError(f"{where}: imageConfig.{service}: no such image in this release")
+            facts[service] = ImageFacts.from_dict(entry, f"{where}: imageConfig.{service}")
+        return cls(images=images, rollback=rollback, verified=verified, image_config=facts, **extras)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"schema": self.schema, "images": {k: str(v) for k, v in sorted(self.images.items())}}
@@ -151,7 +181,15 @@ class Release:
             data["rollback"] = self.rollback.to_dict()
         if self.verified:
             data["verified"] = {s: v.to_dict() for s, v in sorted(self.verified.items())}
+        if self.image_config:
+            data["imageConfig"] = {s: f.to_dict() for s, f in sorted(self.image_config.items())}
         return data
+
+    def commits(self) -> dict[str, str]:
+        """service -> the commit its image records (its revision label), else what the trust gate proved."""
+        found = {s: v.commit for s, v in self.verified.items() if v.commit}
+        found.update({s: f.commit for s, f in self.image_config.items() if f.commit})
+        return dict(sorted(found.items()))
 
     def to_json(self) -> str:
         """Deterministic JSON: the same release always serializes to the same text."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from infra import naming
+from infra.config.runtime import RuntimeSettings
 from infra.config.trust import TrustPolicy
 from infra.targets.ecs.config import DatabaseSettings, NetworkSettings, SharedDatabase
 from infra.targets.ecs.deployment import DeploymentSettings
@@ -63,6 +64,8 @@ class ServiceSettings:
     database_master: bool = False
     # ECS: how a deployment replaces its tasks (the environment's dockyard:deployment, then its own keys)
     deployment: DeploymentSettings = DeploymentSettings()
+    # how the container runs: its user, writable paths, command, health check kind, startup grace
+    runtime: RuntimeSettings = RuntimeSettings()
 
     @property
     def routed(self) -> bool:

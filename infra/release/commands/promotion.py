@@ -15,6 +15,7 @@ from infra.release.context import Context, read_source, require_confirmation
 from infra.release.engine import UpResult
 from infra.release.project import Environment, pin_hint
 from infra.release.registries import checks as registries
+from infra.release.registries import image_config
 from infra.release.registries.checks import RELEASE_TAG
 from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Appended, Hold, ReleaseStore
 from infra.release.trust import gate as trust
@@ -188,12 +189,16 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
     # Signatures and attestations before anything is written: an unproven image moves no tag, no release.
     proven = trust.check(ctx, env, {c.service: c.new for c in changes}, verb="promoted",
                          recorded=source.release.verified, commit=_commit(source.release))
+    # Each new image's own user and commit; one that would run as root is refused here, before any write.
+    new_images = {c.service: c.new for c in changes}
+    facts = image_config.inspect(ctx, env, new_images, image_config.carried(source.release, new_images))
     for change in changes:
         ctx.log(f"  {change.service}: {change.old or '(none)'} -> {change.new}")
     require_confirmation(ctx, f"Promote {source.label} -> {env_name}?", yes=yes)
     release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=source.label,
                       commit=_commit(source.release), by=ctx.user, reason=reason, at=ctx.timestamp(),
-                      verified=trust.merged(current.release if current else None, proven, images))
+                      verified=trust.merged(current.release if current else None, proven, images),
+                      image_config=image_config.merged(current.release if current else None, facts, images))
     appended = store.append(release, expected=current.version if current else None)
     ctx.log(f"Promoting {source.label} -> {env_name} (release {appended.version})...")
     result = PromoteResult(env=env_name, source=source.name, label=source.label, version=appended.version,
@@ -251,6 +256,7 @@ def _roll_back_automatically(ctx: Context, env: Environment, store: ReleaseStore
     images = target.release.image_strings()
     release = Release(images=target.release.images, source=f"rollback:v{target.version}",
                       commit=target.release.commit, by=ctx.user, at=ctx.timestamp(), verified=target.release.verified,
+                      image_config=target.release.image_config,
                       reason=f"automatic rollback: release {failed} failed verification",
                       rollback=Rollback(of=failed, to=target.version, cause="automatic", reason=cause))
     appended = store.append(release, expected=failed)
@@ -302,13 +308,15 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
     proven = trust.check(ctx, env, changed, verb="rolled back", recorded=target.release.verified,
                          commit=target.release.commit)
     carried = {s: v for s, v in target.release.verified.items() if s in changed}
+    facts = image_config.inspect(ctx, env, changed, image_config.carried(target.release, changed))
     require_confirmation(ctx, f"Roll {env_name} back to release {to}?", yes=yes)
     release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=f"rollback:v{to}",
                       commit=target.release.commit, by=ctx.user,
                       reason=reason or f"rollback to release {to}", at=ctx.timestamp(),
                       rollback=Rollback(of=current.version, to=to, cause="manual",
                                         reason=reason or f"rollback to release {to}"),
-                      verified=trust.merged(current.release, {**carried, **proven}, images))
+                      verified=trust.merged(current.release, {**carried, **proven}, images),
+                      image_config=image_config.merged(current.release, facts, images))
     appended = store.append(release, expected=current.version)
     store.set_hold(Hold(version=appended.version, reason=reason or f"rolled back to release {to}", by=ctx.user,
                         at=ctx.timestamp()))

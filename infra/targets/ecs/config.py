@@ -163,3 +163,14 @@ def network(raw: Any) -> NetworkSettings:
 def secret_reference(path: str, ref: str) -> None:
     """ECS reads secrets from SSM parameters or Secrets Manager."""
     matches(path, ref, _SECRET_REF, "an SSM parameter name (/app/token) or an SSM / Secrets Manager ARN")
+
+
+def check_health_types(services: Mapping[str, ServiceSettings]) -> None:
+    """ECS checks a container by a command it runs and a routed service by its ALB target group, which
+    speaks HTTP only: a bare TCP check has nowhere to run."""
+    for s in sorted(services.values(), key=lambda s: s.name):
+        if s.runtime.health_check_type == "tcp":
+            raise ConfigError(f"dockyard:services.{s.name}.healthCheckType: got 'tcp'; the ecs target checks "
+                              "HTTP (its load balancer) or a command in the container",
+                              hint=f"give services.{s.name} a healthCheckPath it answers over HTTP, or a "
+                                   "healthCheckCommand")

@@ -305,6 +305,7 @@ def _record_revert(ctx: Any, env: Any, store: ReleaseStore, api: NomadApi, job_i
     ctx.log(f"{env.name}: Nomad reverted job {job_id} to version {restored_job_version} (release {to})")
     release = Release(images=target.release.images, source=f"rollback:v{to}", commit=target.release.commit,
                       by=ctx.user, at=ctx.timestamp(), reason=f"Nomad reverted release {failed}: {reason}",
+                      image_config=target.release.image_config,
                       rollback=Rollback(of=failed, to=to, cause="reverted", reason=reason))
     appended = store.append(release, expected=failed)
     store.set_hold(Hold(version=appended.version, by=ctx.user, at=ctx.timestamp(),

@@ -46,7 +46,10 @@ class EcsTarget(Target):
         if outputs.get("deployments"):
             # Each service's deployment completed (not rolled back) and runs the digests ECS resolved.
             rollout.verify_deployments(ctx, outputs, wanted, env=env.name)
-        checks.check_health(env.settings, outputs, timeout=ctx.health_timeout, log=ctx.log)
+        from infra.targets.version import recorded_commits
+
+        checks.check_health(env.settings, outputs, timeout=ctx.health_timeout, log=ctx.log,
+                            commits=recorded_commits(store, version))
 
     def abort(self, ctx: Context, env: Environment, *, reason: str | None, yes: bool) -> Any:
         from infra.targets.ecs import abort

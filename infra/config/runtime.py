@@ -188,7 +188,7 @@ def run_as(service: str, runtime: RuntimeSettings, image_user: str | None, *, im
         return None
     user, _, group = image_user.strip().partition(":")
     key = f"dockyard:services.{service}.runAsUser"
-    hint = (f"set the uid it should run as: pulumi config set --path '{key.removeprefix('dockyard:')}' <uid> "
+    hint = (f"set the uid it should run as: pulumi config set --path '{key}' <uid> "
             f"(dockyard:services.{service}.runAsGroup for the group), or give its Dockerfile a numeric USER")
     uid = _number(user)
     if user in ("", "root") or uid == 0:

@@ -67,7 +67,7 @@ def test_an_image_that_would_run_as_root_is_refused_before_anything_is_written(d
         assert code == 2, (user, err)
         assert out["error"]["code"] == "bad-input"
         assert "dockyard:services.web.runAsUser" in out["error"]["message"] and "root" in out["error"]["message"]
-        assert "pulumi config set --path 'services.web.runAsUser'" in out["error"]["hint"]
+        assert "pulumi config set --path 'dockyard:services.web.runAsUser'" in out["error"]["hint"]
         assert releases_of(dockyard, "dev") == [] and dockyard.registries.tags == []
 
 

@@ -19,6 +19,7 @@ from infra import naming
 from infra.config import AppSettings, ServiceSettings
 from infra.images import architecture
 
+TMPFS_MODE = 0o1777  # the writable paths' mode, as /tmp's
 SECOND = 1_000_000_000  # the API takes durations in nanoseconds
 JOB_PREFIX = "dockyard-"
 RELEASE_META = "dockyard_release"  # "<source>:<version>", e.g. "file:3": the release this job version runs
@@ -117,9 +118,10 @@ def task(service: ServiceSettings, image: str) -> dict[str, Any]:
     config: dict[str, Any] = {
         "image": image,  # pinned by digest: every allocation runs exactly the release's image
         "readonly_rootfs": True,
-        # The only writable paths: one tmpfs each, of its size.
-        "mount": [{"type": "tmpfs", "target": w.path, "readonly": False, "tmpfs_options": {"size": w.bytes}}
-                  for w in service.runtime.writable_paths],
+        # The only writable paths: one tmpfs each, of its size, writable by any user (as /tmp is). Docker's
+        # runtime (runc) gives a tmpfs over a directory the image already has that directory's mode instead.
+        "mount": [{"type": "tmpfs", "target": w.path, "readonly": False,
+                   "tmpfs_options": {"size": w.bytes, "mode": TMPFS_MODE}} for w in service.runtime.writable_paths],
         "cap_drop": ["all"],
         "security_opt": ["no-new-privileges"],
         "healthchecks": {"disable": False},  # keep the image's own HEALTHCHECK

@@ -178,6 +178,9 @@ def test_nomad_tmpfs_per_path_entrypoint_args_tcp_check_and_grace(tmp_path):
     slow = {**SERVICES, "web": {**NGINX, "startupGracePeriod": 600}}
     run("nomad", {"web": "www-data", "redis": "999"}, slow, tmp_path)
     assert nomad_tasks(tmp_path)["web"]["group"]["Update"]["HealthyDeadline"] == 660 * nomad_job.SECOND
+    slow_settings = config.load({"dockyard:role": "app", "dockyard:target": "nomad", "dockyard:services": slow},
+                                stack="dev")
+    assert nomad_job.deployment_seconds(slow_settings) >= 2 * 660  # a canary, then the one allocation
     for task in tasks.values():
         assert task["Config"]["readonly_rootfs"] is True and task["Config"]["cap_drop"] == ["all"]
         assert task["Config"]["security_opt"] == ["no-new-privileges"]

@@ -289,7 +289,9 @@ def deploy_and_verify(ctx: Any, env: Any, store: ReleaseStore | None, version: i
         job_version = registered_version(api, job_id, int(registered.get("JobModifyIndex") or 0))
     else:  # the provider registered it during `up`
         job_version = int((api.job(job_id) or {}).get("Version", 0))
-    deployment = wait_deployment(api, job_id, job_version, timeout=DEPLOYMENT_TIMEOUT, log=ctx.log)
+    # A slow starter's grace (startupGracePeriod) lengthens the wait.
+    timeout = max(DEPLOYMENT_TIMEOUT, nomad_job.deployment_seconds(settings))
+    deployment = wait_deployment(api, job_id, job_version, timeout=timeout, log=ctx.log)
     if deployment is not None and deployment.get("Status") != "successful":
         reason = deployment.get("StatusDescription") or deployment.get("Status")
         reverted = _REVERTED_TO.search(reason or "")

@@ -62,6 +62,13 @@ def _healthy_deadline(service: ServiceSettings, default: int) -> int:
     return max(default, service.runtime.startup_grace_seconds + 60) * SECOND
 
 
+def deployment_seconds(settings: AppSettings) -> int:
+    """How long a deployment may take at most: each group replaces its allocations one after the other,
+    each within its healthy deadline; groups deploy side by side."""
+    return max((max(s.desired_count, 1) + 1) * _healthy_deadline(s, 180) // SECOND
+               for s in settings.services.values())
+
+
 def update_policy(settings: AppSettings, service: ServiceSettings) -> dict[str, Any]:
     """How a new job version replaces the running one.
 

@@ -219,3 +219,24 @@ def test_a_tcp_check_needs_a_port_and_excludes_a_command():
         with pytest.raises(ConfigError, match=says):
             config.load({"dockyard:role": "app", "dockyard:target": "nomad",
                          "dockyard:services": {"w": entry}}, stack="dev")
+
+
+def test_their_services_objects_pass_the_strict_schema_and_restricted():
+    import kubernetes_validate
+
+    from tests.support import theirs
+    from tests.unit.test_app_kubernetes import K8S_VERSION, objects
+
+    services = {**theirs.SERVICES, "hello": {**theirs.SERVICES["hello"], "runAsUser": theirs.SAMPLE_USER}}
+    images = {"nginx": IMAGES["web"], "redis": THEIR_IMAGES["redis"], "hello": IMAGES["worker"]}
+    manifest = {"schema": 1, "images": images, "imageConfig": {"nginx": {"user": "www-data"},
+                                                                "redis": {"user": "999:999"}, "hello": {"user": ""}}}
+    mocks = DockyardMocks(parameters={"/dockyard/dev/release": (json.dumps(manifest), 1)})
+    result = app("dev", mocks=mocks, **{"dockyard:target": "kubernetes", "dockyard:imageSource": "ssm",
+                                        "dockyard:services": services, "dockyard:kubernetes": {"renderDir": "r"}})
+    for obj in objects(result):
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        if obj["kind"] == "Deployment":
+            assert restricted_violations(obj["spec"]["template"]["spec"]) == []
+    users = {n: p["securityContext"]["runAsUser"] for n, p in kube_pods(result).items()}
+    assert users == {"nginx": 33, "redis": 999, "hello": theirs.SAMPLE_USER}

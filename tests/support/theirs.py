@@ -73,29 +73,44 @@ def fixture_commit(name: str) -> str:
     return out or "unknown"
 
 
-def build(workdir: Path, env: dict[str, str], repository: str) -> Theirs:
-    """Build and push nginx, redis and the sample (service names `nginx`, `redis`, `hello`)."""
+def _tools(env: dict[str, str]) -> tuple[str, str, str]:
     docker = shutil.which("docker", path=env.get("PATH"))
     base, registry = env.get("DOCKYARD_PYTHON_IMAGE"), env.get("DOCKYARD_REGISTRY")
     if not docker or not registry or not base:
         pytest.skip("no container engine, registry or Debian base image (DOCKYARD_PYTHON_IMAGE); "
                     "./scripts/engine up provides them")
-    run = secrets.token_hex(4)
+    return docker, base, registry
+
+
+def _build_one(env: dict[str, str], repository: str, name: str, context: Path, commit: str,
+               extra: list[str]) -> str:
+    docker, base, registry = _tools(env)
+    tag = f"{registry}/{repository}/{name}:{secrets.token_hex(4)}"
+    _run([docker, "build", "--network", "host", "-q", "-t", tag, "--build-arg", f"BASE_IMAGE={base}",
+          "--build-arg", f"COMMIT_SHA={commit}", *extra, str(context)], env)
+    pushed = _run([docker, "push", tag], env, timeout=300)
+    digest = next(w for w in pushed.split() if w.startswith("sha256:"))
+    return f"{registry}/{repository}/{name}@{digest}"
+
+
+def build_servers(env: dict[str, str], repository: str) -> Theirs:
+    """nginx and redis-server from Debian's packages (services `nginx`, `redis`)."""
     refs, commits = {}, {}
-    jobs = [("nginx", FIXTURES / "nginx", fixture_commit("nginx"), []),
-            ("redis", FIXTURES / "redis", fixture_commit("redis"), [])]
-    sample = sample_context(workdir)
-    with_base(sample / "Dockerfile", base)
-    jobs.append(("hello", sample, SAMPLE_COMMIT, ["--label", f"org.opencontainers.image.revision={SAMPLE_COMMIT}"]))
-    for name, context, commit, extra in jobs:
-        tag = f"{registry}/{repository}/{name}:{run}"
-        _run([docker, "build", "--network", "host", "-q", "-t", tag, "--build-arg", f"BASE_IMAGE={base}",
-              "--build-arg", f"COMMIT_SHA={commit}", *extra, str(context)], env)
-        pushed = _run([docker, "push", tag], env, timeout=300)
-        digest = next(w for w in pushed.split() if w.startswith("sha256:"))
-        refs[name] = f"{registry}/{repository}/{name}@{digest}"
-        commits[name] = commit
+    for name in ("nginx", "redis"):
+        commits[name] = fixture_commit(name)
+        refs[name] = _build_one(env, repository, name, FIXTURES / name, commits[name], [])
     return Theirs(refs=refs, commits=commits)
+
+
+def build_sample(workdir: Path, env: dict[str, str], repository: str) -> Theirs:
+    """The public sample (service `hello`), its Dockerfile's FROM line pointed at the set-up's base; skips
+    with one line when its repository cannot be fetched."""
+    _, base, _ = _tools(env)
+    context = sample_context(workdir)
+    with_base(context / "Dockerfile", base)
+    ref = _build_one(env, repository, "hello", context, SAMPLE_COMMIT,
+                     ["--label", f"org.opencontainers.image.revision={SAMPLE_COMMIT}"])
+    return Theirs(refs={"hello": ref}, commits={"hello": SAMPLE_COMMIT})
 
 
 # How each runs, through documented keys only (README: Configuration reference, per service).

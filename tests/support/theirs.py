@@ -113,19 +113,22 @@ def build_sample(workdir: Path, env: dict[str, str], repository: str) -> Theirs:
     return Theirs(refs={"hello": ref}, commits={"hello": SAMPLE_COMMIT})
 
 
+# Small servers: on Kubernetes they ask for what they use, not a Fargate size (ECS and Nomad ignore it).
+SMALL = {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}}
 # How each runs, through documented keys only (README: Configuration reference, per service).
 SERVICES = {
     # Debian's nginx as www-data: the image names its user, so the number is set here; its pid file and
     # temporary files live in writable paths; Debian's default site at / is its health check.
     "nginx": {"port": 8080, "healthCheckPath": "/", "desiredCount": 1, "runAsUser": 33, "runAsGroup": 33,
-              "writablePaths": {"/run/nginx": "1Mi", "/var/cache/nginx": "16Mi"}},
+              "writablePaths": {"/run/nginx": "1Mi", "/var/cache/nginx": "16Mi"}, "kubernetesResources": SMALL},
     # redis-server as its image's own uid (999), its data directory writable, checked over TCP, run in the
     # foreground with its logs on the container's output.
     "redis": {"port": 6379, "host": "redis.theirs.test", "desiredCount": 1, "healthCheckType": "tcp",
               "writablePaths": {"/var/lib/redis/data": "64Mi"}, "command": ["redis-server"],
               "args": ["/etc/redis/redis.conf", "--daemonize", "no", "--supervised", "no", "--bind", "0.0.0.0",
-                       "--protected-mode", "no", "--logfile", "", "--pidfile", "", "--dir", "/var/lib/redis/data"]},
+                       "--protected-mode", "no", "--logfile", "", "--pidfile", "", "--dir", "/var/lib/redis/data"],
+              "kubernetesResources": SMALL},
     # The sample as its authors wrote it: it would run as root, so it runs only once a uid is set (nobody).
-    "hello": {"port": 8000, "path": "/hello", "healthCheckPath": "/", "desiredCount": 1},
+    "hello": {"port": 8000, "path": "/hello", "healthCheckPath": "/", "desiredCount": 1, "kubernetesResources": SMALL},
 }
 SAMPLE_USER = 65534

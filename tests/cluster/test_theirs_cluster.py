@@ -46,6 +46,7 @@ def check_runs_as_built(namespace: str, refs: dict[str, str], users: dict[str, i
         context = container["securityContext"]
         assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
         assert context["capabilities"] == {"drop": ["ALL"]}
+        assert container["resources"] == theirs.SMALL  # kubernetesResources, not a Fargate size
         names[service] = pod["metadata"]["name"]
         assert kubectl("exec", "-n", namespace, names[service], "--", "id", "-u").strip() == str(users[service])
     return names

@@ -136,6 +136,18 @@ def test_ecs_writable_paths_command_args_and_grace():
     assert ecs_services["redis"]["healthCheckGracePeriodSeconds"] == 60
 
 
+def test_ecs_tasks_get_the_ephemeral_storage_their_writable_paths_add_up_to():
+    big = {"web": {"port": 8080, "writablePaths": {"/data": "16Gi", "/cache": "8Gi", "/tmp": "64Mi"}},
+           "redis": {"port": 8081, "path": "/s"}}
+    tasks = {t.inputs["family"].rsplit("-", 1)[1]: t.inputs
+             for t in run("ecs", {"web": "101", "redis": "101"}, big).of_type("aws:ecs/taskDefinition:TaskDefinition")}
+    assert tasks["web"]["ephemeralStorage"] == {"sizeInGib": 25}
+    assert "ephemeralStorage" not in tasks["redis"]  # Fargate's 20 GiB hold its /tmp
+    too_big = {"web": {"port": 8080, "writablePaths": {f"/d{i}": "64Gi" for i in range(4)}}}
+    with pytest.raises(ConfigError, match="writablePaths: 256 GiB in all; a Fargate task has at most 200 GiB"):
+        config.load({"dockyard:role": "app", "dockyard:services": too_big}, stack="dev")
+
+
 def test_ecs_refuses_a_tcp_check_it_has_nowhere_to_run():
     with pytest.raises(ConfigError, match="services.redis.healthCheckType: got 'tcp'; the ecs target"):
         config.load({"dockyard:role": "app", "dockyard:services": {"redis": REDIS}}, stack="dev")

@@ -9,6 +9,7 @@ import pulumi_aws as aws
 
 from infra import naming
 from infra.targets.ecs import policies
+from infra.targets.ecs.config import ephemeral_storage_gib
 from infra.app.image_users import looked_up
 from infra.targets.ecs.task_definition import (DatabaseConnection, container_definitions_json, database_user,
                                        uses_master)
@@ -110,7 +111,9 @@ class EcsService(pulumi.ComponentResource):
             memory=str(service.memory), execution_role_arn=execution_role.arn, task_role_arn=task_role.arn,
             runtime_platform={"operating_system_family": "LINUX",
                               "cpu_architecture": cpu_architecture(service.platform)},
-            volumes=[{"name": w.volume} for w in service.runtime.writable_paths], container_definitions=definitions, opts=child)
+            volumes=[{"name": w.volume} for w in service.runtime.writable_paths],
+            ephemeral_storage=({"size_in_gib": gib} if (gib := ephemeral_storage_gib(service)) else None),
+            container_definitions=definitions, opts=child)
 
         # Rules are resources of their own, never inline: the provider documents that mixing both
         # styles on one group makes each side revoke the other's.

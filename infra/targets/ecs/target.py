@@ -23,6 +23,7 @@ class EcsTarget(Target):
     def check_settings(self, settings: AppSettings) -> None:
         config.check_priorities(settings.services)
         config.check_health_types(settings.services)
+        config.check_storage(settings.services)
 
     def secret_reference(self, path: str, ref: str) -> None:
         config.secret_reference(path, ref)

@@ -13,18 +13,18 @@ from dataclasses import replace
 
 import pulumi
 
-from infra.config import AppSettings, ServiceSettings
-from infra.config.runtime import run_as
-from infra.errors import DockyardError
-from infra.images import ImageRef
-from infra.manifest import ImageFacts
+from dockyard.config import AppSettings, ServiceSettings
+from dockyard.config.runtime import run_as
+from dockyard.errors import DockyardError
+from dockyard.images import ImageRef
+from dockyard.manifest import ImageFacts
 
 
 def read_user(image: str) -> str | None:
     """The image's `User` from its config (None: no such manifest, so the pull itself will fail)."""
     # The program reaches the registry as docker would (Docker's credentials); lazy: only stacks
     # whose releases do not record the user get here.
-    from infra.release.registries.oci import RegistryClients, api_repository
+    from dockyard.release.registries.oci import RegistryClients, api_repository
 
     ref = ImageRef.parse_pinned(image)
     client = RegistryClients().for_ref(ref)

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from infra.errors import ConfigError
-from infra.validation import choice, command, decode, fail, integer, known_keys, mapping
+from dockyard.errors import ConfigError
+from dockyard.validation import choice, command, decode, fail, integer, known_keys, mapping
 
 RUNTIME_KEYS = ("runAsUser", "runAsGroup", "writablePaths", "command", "args", "healthCheckType",
                 "startupGracePeriod", "kubernetesResources")

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from infra.config import AppSettings
-from infra.errors import DockyardError
+from dockyard.config import AppSettings
+from dockyard.errors import DockyardError
 
 
 class VerificationFailed(DockyardError):
@@ -105,7 +105,7 @@ def check_health(settings: AppSettings, outputs: Mapping[str, Any], *, timeout: 
                  commits: Mapping[str, str] | None = None) -> dict[str, str]:
     """GET each routed service's health path (and /version, where it answers, cross-checked with the commit
     its image records in `commits`); service -> commit seen."""
-    from infra.targets.version import cross_check
+    from dockyard.targets.version import cross_check
 
     urls = outputs.get("services") or {}
     versions: dict[str, str] = {}

@@ -8,9 +8,9 @@ import socket
 import time
 from collections.abc import Mapping
 
-from infra.errors import DockyardError
-from infra.release.stores.base import ReleaseStore
-from infra.targets.checks import VerificationFailed
+from dockyard.errors import DockyardError
+from dockyard.release.stores.base import ReleaseStore
+from dockyard.targets.checks import VerificationFailed
 
 PATH = "/version"
 _UNKNOWN = ("", "unknown", "none", "null")

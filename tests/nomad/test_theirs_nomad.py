@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from infra.targets.nomad import job as nomad_job
+from dockyard.targets.nomad import job as nomad_job
 from tests.nomad.conftest import Agent, Project, _exported
 from tests.support import theirs
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from infra import config
-from infra.app import image_users
-from infra.errors import ConfigError
-from infra.images import ImageRef
-from infra.release.registries import image_config
-from infra.release.registries.oci import RegistryClients
+from dockyard import config
+from dockyard.app import image_users
+from dockyard.errors import ConfigError
+from dockyard.images import ImageRef
+from dockyard.release.registries import image_config
+from dockyard.release.registries.oci import RegistryClients
 from tests.support.oci_registry import start_registry
 
 REVISION = "org.opencontainers.image.revision"

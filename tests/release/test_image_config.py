@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import yaml
 
-from infra.images import ImageRef
-from infra.manifest import Release
-from infra.release.registries.oci import api_repository
+from dockyard.images import ImageRef
+from dockyard.manifest import Release
+from dockyard.release.registries.oci import api_repository
 from tests.release.conftest import images, publish_registry
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from infra.app import image_users as image_users_module
+from dockyard.app import image_users as image_users_module
 
 # image -> the `User` its config says (None: no such manifest); default what images/*/Dockerfile say.
 _USERS: dict[str, str | None] = {}

@@ -11,10 +11,10 @@ from typing import Any
 import pulumi
 import pytest
 
-from infra import config
-from infra.errors import ConfigError
-from infra.targets.kubernetes.pod_security import restricted_violations
-from infra.targets.nomad import job as nomad_job
+from dockyard import config
+from dockyard.errors import ConfigError
+from dockyard.targets.kubernetes.pod_security import restricted_violations
+from dockyard.targets.nomad import job as nomad_job
 from tests.support.pulumi_harness import DockyardMocks
 from tests.unit.app_fixtures import IMAGES, REGISTRY, app, task_containers
 

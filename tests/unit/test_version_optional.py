@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from infra import config
-from infra.targets import checks
-from infra.targets.checks import VerificationFailed
-from infra.targets.nomad import deploy as nomad_deploy
+from dockyard import config
+from dockyard.targets import checks
+from dockyard.targets.checks import VerificationFailed
+from dockyard.targets.nomad import deploy as nomad_deploy
 from tests.unit.app_fixtures import IMAGES
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from infra.config.runtime import run_as
-from infra.images import ImageRef
-from infra.manifest import ImageFacts, Release
-from infra.release.context import Context
-from infra.release.project import Environment
-from infra.release.registries.oci import api_repository
+from dockyard.config.runtime import run_as
+from dockyard.images import ImageRef
+from dockyard.manifest import ImageFacts, Release
+from dockyard.release.context import Context
+from dockyard.release.project import Environment
+from dockyard.release.registries.oci import api_repository
 
 REVISION_LABEL = "org.opencontainers.image.revision"
 

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import naming
-from infra.targets.ecs import policies
-from infra.targets.ecs.config import ephemeral_storage_gib
-from infra.app.image_users import looked_up
-from infra.targets.ecs.task_definition import (DatabaseConnection, container_definitions_json, database_user,
+from dockyard import naming
+from dockyard.targets.ecs import policies
+from dockyard.targets.ecs.config import ephemeral_storage_gib
+from dockyard.app.image_users import looked_up
+from dockyard.targets.ecs.task_definition import (DatabaseConnection, container_definitions_json, database_user,
                                        uses_master)
-from infra.config import ServiceSettings
-from infra.targets.ecs.deployment import ECS_STRATEGY, DeploymentSettings
-from infra.images import ImageRef, cpu_architecture, ecr_repository_arn
+from dockyard.config import ServiceSettings
+from dockyard.targets.ecs.deployment import ECS_STRATEGY, DeploymentSettings
+from dockyard.images import ImageRef, cpu_architecture, ecr_repository_arn
 
 CPU_TARGET_PERCENT = 60
 

@@ -6,8 +6,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from infra import naming
-from infra.config import ServiceSettings
+from dockyard import naming
+from dockyard.config import ServiceSettings
 
 STOP_TIMEOUT_SECONDS = 30
 MAX_START_PERIOD_SECONDS = 300  # ECS caps a container health check's startPeriod

@@ -27,9 +27,9 @@ from typing import Any
 
 import yaml
 
-from infra.config import AppSettings
-from infra.errors import BadInput, DockyardError
-from infra.targets.checks import VerificationFailed
+from dockyard.config import AppSettings
+from dockyard.errors import BadInput, DockyardError
+from dockyard.targets.checks import VerificationFailed
 
 # Pod states that will not pass by waiting a little longer: fail now, with the reason.
 STUCK = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError",
@@ -268,7 +268,7 @@ def kubeconfig_text(settings: AppSettings, secret: Callable[[], str | None]) -> 
     """The kubeconfig the stack deploys with: its (secret) config value, else the ambient one the provider uses."""
     kube = settings.kubernetes
     if kube.kubeconfig is not None:
-        from infra.config import ENCRYPTED
+        from dockyard.config import ENCRYPTED
 
         return secret() if kube.kubeconfig == ENCRYPTED else kube.kubeconfig
     path = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or str(Path.home() / ".kube" / "config")
@@ -303,9 +303,9 @@ def verify_stack(settings: AppSettings, outputs: Mapping[str, Any], wanted: Mapp
 
 
 def main(argv: list[str]) -> int:
-    """`python -m infra.targets.kubernetes.verify ping KUBECONFIG`: one line naming the server, exit 0 if it answers."""
+    """`python -m dockyard.targets.kubernetes.verify ping KUBECONFIG`: one line naming the server, exit 0 if it answers."""
     if len(argv) != 2 or argv[0] != "ping":
-        print("usage: python -m infra.targets.kubernetes.verify ping KUBECONFIG", file=sys.stderr)
+        print("usage: python -m dockyard.targets.kubernetes.verify ping KUBECONFIG", file=sys.stderr)
         return 2
     try:
         config = KubeConfig.parse(argv[1])

@@ -15,9 +15,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from infra import naming
-from infra.config import AppSettings, ServiceSettings
-from infra.images import architecture
+from dockyard import naming
+from dockyard.config import AppSettings, ServiceSettings
+from dockyard.images import architecture
 
 TMPFS_MODE = 0o1777  # the writable paths' mode, as /tmp's
 SECOND = 1_000_000_000  # the API takes durations in nanoseconds

@@ -9,10 +9,10 @@ from typing import Any
 
 import pulumi
 
-from infra.targets.nomad import job as nomad_job
-from infra.app import image_users
-from infra.app.image_source import ResolvedRelease
-from infra.config import AppSettings
+from dockyard.targets.nomad import job as nomad_job
+from dockyard.app import image_users
+from dockyard.app.image_source import ResolvedRelease
+from dockyard.config import AppSettings
 
 
 @dataclass(frozen=True)

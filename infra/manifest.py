@@ -121,6 +121,26 @@ class Override:
         return {"window": self.window, "reason": self.reason}
 
 
+@dataclass(frozen=True)
+class ImageFacts:
+    """What an image's own config says, read from its registry by digest when the release was written: the
+    user it runs as (`User`, "" when unset) and the commit it was built from (its
+    `org.opencontainers.image.revision` label)."""
+
+    user: str
+    commit: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> ImageFacts:
+        if not isinstance(data, dict) or set(data) - {"user", "commit"} or not isinstance(data.get("user"), str) \
+                or not isinstance(data.get("commit", ""), str):
+            raise ManifestError(f"{where}: expected an object of user (a string) and commit")
+        return cls(user=data["user"], commit=data.get("commit"))
+
+    def to_dict(self) -> dict[str, str]:
+        return {"user": self.user, **({"commit": self.commit} if self.commit else {})}
+
+
 # SSM's advanced tier caps a value at 8 KiB; anything near that is not a manifest.
 MAX_MANIFEST_BYTES = 8192
 
@@ -140,6 +160,7 @@ class Release:
     verified: Mapping[str, Verification] = field(default_factory=dict)  # service -> what the trust gate proved
     changelog: Mapping[str, ChangeSummary] = field(default_factory=dict)  # service -> what changed, in commits
     override: Override | None = None  # promoted through a closed freeze window
+    image_config: Mapping[str, ImageFacts] = field(default_factory=dict)  # service -> its image's user, commit
     schema: int = field(default=SCHEMA)
 
     @classmethod
@@ -162,7 +183,7 @@ class Release:
         if schema != SCHEMA or isinstance(schema, bool):
             raise ManifestError(f"{where}: schema is {schema!r}; this dockyard reads schema {SCHEMA}")
         unknown = sorted(set(data) - {"schema", "images", "rollback", "verified", "changelog", "override",
-                                      *_OPTIONAL_TEXT})
+                                      "imageConfig", *_OPTIONAL_TEXT})
         if unknown:
             raise ManifestError(f"{where}: unknown field(s) {', '.join(map(str, unknown))}")
         raw_images = data.get("images")
@@ -195,13 +216,21 @@ class Release:
             if service not in images:
                 raise ManifestError(f"{where}: verified.{service}: no such image in this release")
             verified[service] = Verification.from_dict(entry, f"{where}: verified.{service}")
+        raw_facts = data.get("imageConfig") or {}
+        if not isinstance(raw_facts, dict):
+            raise ManifestError(f"{where}: 'imageConfig' must be an object of service -> {{user, commit}}")
+        facts = {}
+        for service, entry in raw_facts.items():
+            if service not in images:
+                raise ManifestError(f"{where}: imageConfig.{service}: no such image in this release")
+            facts[service] = ImageFacts.from_dict(entry, f"{where}: imageConfig.{service}")
         raw_changelog = data.get("changelog") or {}
         if not isinstance(raw_changelog, dict) or set(raw_changelog) - set(images):
             raise ManifestError(f"{where}: 'changelog' must be an object of service (of this release) -> changes")
         changelog = {s: ChangeSummary.from_dict(c, f"{where}: changelog.{s}") for s, c in raw_changelog.items()}
         override = Override.from_dict(data["override"], where) if data.get("override") is not None else None
         return cls(images=images, rollback=rollback, verified=verified, changelog=changelog, override=override,
-                   **extras)
+                   image_config=facts, **extras)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"schema": self.schema, "images": {k: str(v) for k, v in sorted(self.images.items())}}
@@ -217,7 +246,15 @@ class Release:
             data["changelog"] = {s: c.to_dict() for s, c in sorted(self.changelog.items())}
         if self.override is not None:
             data["override"] = self.override.to_dict()
+        if self.image_config:
+            data["imageConfig"] = {s: f.to_dict() for s, f in sorted(self.image_config.items())}
         return data
+
+    def commits(self) -> dict[str, str]:
+        """service -> the commit its image records (its revision label), else what the trust gate proved."""
+        found = {s: v.commit for s, v in self.verified.items() if v.commit}
+        found.update({s: f.commit for s, f in self.image_config.items() if f.commit})
+        return dict(sorted(found.items()))
 
     def to_json(self) -> str:
         """Deterministic JSON: the same release always serializes to the same text."""

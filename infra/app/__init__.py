@@ -8,7 +8,7 @@ from pathlib import Path
 import pulumi
 
 from dockyard import targets
-from dockyard.app import image_source
+from dockyard.app import image_source, image_users
 from dockyard.config import AppSettings
 
 # Branch stacks run the least that still works: one task, the smallest Fargate size.
@@ -25,6 +25,8 @@ def sized_for(settings: AppSettings) -> AppSettings:
 def run(settings: AppSettings, project_dir: Path) -> None:
     settings = sized_for(settings)
     release = image_source.resolve(settings, project_dir)
+    # Each container's user: the service's keys, else its image's as the release recorded it.
+    settings = image_users.recorded(settings, release.image_config, release.plain_images)
     pulumi.export("images", release.images)
     pulumi.export("release", {"source": release.source, "version": release.version})
     targets.of(settings).program(settings, release, project_dir)

@@ -7,7 +7,7 @@ digest, or the program stops with one line that names the cause.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pulumi_aws as aws
 from dockyard.config import AppSettings
 from dockyard.errors import DockyardError, ImageRefError, ManifestError
 from dockyard.images import ImageRef
-from dockyard.manifest import Release
+from dockyard.manifest import ImageFacts, Release
 from dockyard.release_layout import VERSIONS_DIR, parse_version_filename
 
 
@@ -26,6 +26,9 @@ class ResolvedRelease:
     images: pulumi.Output[dict[str, str]]  # service -> pinned reference, for the configured services
     source: str  # "stack" | "ssm" | "file"
     version: int | None  # SSM parameter version or file store version; None when following a stack
+    # service -> its image's user and commit, as the release recorded them ({} when following a stack)
+    image_config: Mapping[str, ImageFacts] = field(default_factory=dict)
+    plain_images: Mapping[str, str] = field(default_factory=dict)  # the images, where known before `up`
 
 
 def check_images(images: Any, services: Collection[str], *, where: str) -> dict[str, str]:
@@ -84,7 +87,8 @@ def from_ssm(settings: AppSettings) -> ResolvedRelease:
         images = check_images(release.image_strings(), settings.services, where=f"SSM parameter {name}")
     except DockyardError as err:
         raise _fail(err) from None
-    return ResolvedRelease(images=pulumi.Output.from_input(images), source="ssm", version=int(parameter.version))
+    return ResolvedRelease(images=pulumi.Output.from_input(images), source="ssm", version=int(parameter.version),
+                           image_config=release.image_config, plain_images=images)
 
 
 def newest_file_release(release_dir: Path) -> tuple[int, Path] | None:
@@ -108,7 +112,8 @@ def from_file(settings: AppSettings, project_dir: Path) -> ResolvedRelease:
         images = check_images(release.image_strings(), settings.services, where=where)
     except DockyardError as err:
         raise _fail(err) from None
-    return ResolvedRelease(images=pulumi.Output.from_input(images), source="file", version=version)
+    return ResolvedRelease(images=pulumi.Output.from_input(images), source="file", version=version,
+                           image_config=release.image_config, plain_images=images)
 
 
 def resolve(settings: AppSettings, project_dir: Path) -> ResolvedRelease:

@@ -28,7 +28,10 @@ APP_KEYS = ("target", "imageSource", "releaseDir", "registryStack", "ephemeral",
             "deployment", "trust", "nomad", "windows", "notify", "soak")
 SERVICE_KEYS = ("port", "cpu", "memory", "desiredCount", "minCount", "maxCount",
                 "healthCheckPath", "healthCheckCommand", "path", "host", "environment", "secrets", "platform",
-                "priority", "databaseMaster", "deployment")
+                "priority", "databaseMaster", "deployment",
+                # how the container runs (infra/config/runtime.py)
+                "runAsUser", "runAsGroup", "writablePaths", "command", "args", "healthCheckType",
+                "startupGracePeriod", "kubernetesResources")
 BUILD_KEYS = ("context", "dockerfile", "platform", "buildArgs", "builder", "packerTemplate")
 BUILDERS = ("docker", "packer")
 REGISTRY_KINDS = ("ecr", "oci", "external")

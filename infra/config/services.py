@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dockyard import naming
+from dockyard.config import runtime
 from dockyard.config.keys import FARGATE_SIZES, PLATFORMS, all_service_keys
 from dockyard.config.settings import ServiceSettings
 from dockyard.errors import ConfigError
@@ -89,6 +90,7 @@ def service(name: str, raw: Any, target: Target) -> ServiceSettings:
         platform=choice(f"{p}.platform", entry.get("platform", "linux/amd64"), PLATFORMS),
         priority=_priority(p, name, entry, port, path, host),
         database_master=boolean(f"{p}.databaseMaster", entry.get("databaseMaster", False)),
+        runtime=runtime.parse(p, entry, port, entry.get("healthCheckCommand")),
     )
 
 

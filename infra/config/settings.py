@@ -11,6 +11,7 @@ from dockyard import naming
 from dockyard.config.notify import NotifySettings
 from dockyard.config.trust import TrustPolicy
 from dockyard.config.windows import Windows
+from dockyard.config.runtime import RuntimeSettings
 from dockyard.targets.ecs.config import DatabaseSettings, NetworkSettings, SharedDatabase
 from dockyard.targets.ecs.deployment import DeploymentSettings
 from dockyard.targets.kubernetes.config import KubernetesSettings, SecretDatabaseSettings
@@ -66,6 +67,8 @@ class ServiceSettings:
     database_master: bool = False
     # ECS: how a deployment replaces its tasks (the environment's dockyard:deployment, then its own keys)
     deployment: DeploymentSettings = DeploymentSettings()
+    # how the container runs: its user, writable paths, command, health check kind, startup grace
+    runtime: RuntimeSettings = RuntimeSettings()
 
     @property
     def routed(self) -> bool:

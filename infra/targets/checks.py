@@ -6,7 +6,6 @@ failed deployment back and the provider still reports success.
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.error
 import urllib.request
@@ -101,8 +100,12 @@ def wait_healthy(what: str, url: str, *, timeout: float, get: Callable[[str], tu
 
 def check_health(settings: AppSettings, outputs: Mapping[str, Any], *, timeout: float,
                  get: Callable[[str], tuple[int, bytes]] = http_get, sleep: Callable[[float], None] = time.sleep,
-                 log: Callable[[str], None] = lambda _: None) -> dict[str, str]:
-    """GET each routed service's health path (and /version, where it answers); service -> commit seen."""
+                 log: Callable[[str], None] = lambda _: None,
+                 commits: Mapping[str, str] | None = None) -> dict[str, str]:
+    """GET each routed service's health path (and /version, where it answers, cross-checked with the commit
+    its image records in `commits`); service -> commit seen."""
+    from dockyard.targets.version import cross_check
+
     urls = outputs.get("services") or {}
     versions: dict[str, str] = {}
     for name, service in sorted(settings.services.items()):
@@ -116,9 +119,7 @@ def check_health(settings: AppSettings, outputs: Mapping[str, Any], *, timeout: 
                               interval=2)
         log(f"{name}: {base}{service.health_check_path} answered {status}")
         status, body = get(base + "/version")
-        if status == 200:
-            try:
-                versions[name] = str(json.loads(body).get("commit", "unknown"))
-            except (ValueError, AttributeError):
-                pass
+        answered = cross_check(name, (commits or {}).get(name), status, body)
+        if answered:
+            versions[name] = answered
     return versions

@@ -96,9 +96,9 @@ def test_revisions_are_read_by_digest_from_a_real_registry_and_drive_the_changel
     registry = start_registry(tmp_path_factory.mktemp("registry"))
     try:
         label = "org.opencontainers.image.revision"
-        old_web = registry.put_image("shop/web", "old", {label: c["start"]})
-        new_web = registry.put_image("shop/web", "new", {label: c["web2"]})
-        worker = registry.put_image("shop/worker", "w", {label: c["start"]})
+        old_web = registry.put_image("shop/web", "old", labels={label: c["start"]})
+        new_web = registry.put_image("shop/web", "new", labels={label: c["web2"]})
+        worker = registry.put_image("shop/worker", "w", labels={label: c["start"]})
         bare = registry.put_image("shop/bare", "no label")
         clients = RegistryClients()
         assert image_revision(clients, f"{registry.host}/shop/web@{new_web}", None) == (c["web2"], None)

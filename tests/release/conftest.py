@@ -39,6 +39,10 @@ class FakeOciRegistries:
     def __init__(self) -> None:
         self.deleted: set[str] = set()  # "<host>/<repository>@<digest>"
         self.tags: list[str] = []  # "<host>/<repository>:<tag>@<digest>"
+        # "<host>/<repository>@<digest>" -> its config's User and revision label; unset: the project's own
+        # images' (images/*/Dockerfile: USER 10001:10001, no label outside a build)
+        self.configs: dict[str, tuple[str, str | None]] = {}
+        self.config_reads = 0
 
     def delete(self, text: str) -> None:
         self.deleted.add(text)
@@ -54,6 +58,12 @@ class FakeOciRegistries:
 
             def tag(self, repository: str, digest: str, tag: str) -> None:
                 registry.tags.append(f"{self.host}/{repository}:{tag}@{digest}")
+
+            def image_config(self, repository: str, digest: str) -> dict:
+                registry.config_reads += 1
+                user, commit = registry.configs.get(f"{self.host}/{repository}@{digest}", ("10001:10001", None))
+                return {"config": {"User": user, "Labels": {"org.opencontainers.image.revision": commit}
+                                   if commit else {}}}
 
             def delete(self, repository: str, digest: str) -> bool:
                 registry.deleted.add(f"{self.host}/{repository}@{digest}")

@@ -34,7 +34,7 @@ class LabelledRegistries(FakeOciRegistries):
 
         def image_config(repository: str, digest: str) -> dict:
             commit = revisions.get(f"{image_ref.registry}/{repository}@{digest}")
-            return {"config": {"Labels": {LABEL: commit} if commit else {}}}
+            return {"config": {"User": "10001", "Labels": {LABEL: commit} if commit else {}}}
 
         client.image_config = image_config
         return client

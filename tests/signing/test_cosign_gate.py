@@ -58,8 +58,9 @@ def keys(tmp_path_factory, cosign) -> dict[str, Path]:
 
 
 def push(registry, repository: str, content: str, revision: str) -> str:
-    """A one-config image (no layers) whose revision label names `revision`; returns the pinned reference."""
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Labels": {
+    """A one-config image (no layers) whose revision label names `revision`, running as the project's images do
+    (a non-root uid; dockyard refuses root); returns the pinned reference."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"User": "10001", "Labels": {
         "org.opencontainers.image.revision": revision, "content": content}}}).encode()
     config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
     start = urllib.request.Request(f"http://{registry.host}/v2/{repository}/blobs/uploads/", method="POST")

@@ -49,10 +49,11 @@ class LocalRegistry:
         with urllib.request.urlopen(self._authorized(request), timeout=10) as response:
             return response.read()
 
-    def put_image(self, repository: str, content: str, labels: dict[str, str] | None = None) -> str:
-        """Upload a one-config image (no layers); return its manifest digest."""
+    def put_image(self, repository: str, content: str, *, user: str = "10001",
+                  labels: dict[str, str] | None = None) -> str:
+        """Upload a one-config image (no layers) whose config says `user`; return its manifest digest."""
         config = json.dumps({"architecture": "amd64", "os": "linux",
-                             "config": {"User": "10001", "Labels": {"content": content, **(labels or {})}}}).encode()
+                             "config": {"User": user, "Labels": {"content": content, **(labels or {})}}}).encode()
         config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
         start = urllib.request.Request(f"http://{self.host}/v2/{repository}/blobs/uploads/", method="POST")
         with urllib.request.urlopen(self._authorized(start), timeout=10) as response:

@@ -226,8 +226,12 @@ def test_the_page_moves_when_a_window_opens_though_no_store_changed(told):
     assert boards.version() == opened.version == boards.version()  # moved once, then still
 
 
-def labelled(story, builds, commits) -> None:
-    """The story's images carry the commit each build came from (r1 the first, r2 and r3 web's newest)."""
+def labelled(story, commits) -> None:
+    """The story's images carry the commit each build came from (r1 the first, r2 and r3 web's newest), from
+    before the story is told: an image's labels are part of it, and releases record them when written."""
+    first = story.images("r1")
+    builds = {"r1": first, **{b: {**first, "web": story.image("web", b)} for b in ("r2", "r3")},
+              "banner": {"web": story.image("web", "banner")}}
     of = {"r1": commits["start"], "r2": commits["web2"], "r3": commits["web2"], "banner": commits["web1"]}
     story.registries = LabelledRegistries({ref: of[build] for build, images in builds.items()
                                            for ref in images.values()})
@@ -242,8 +246,8 @@ def git_history(story) -> dict[str, str]:
 
 def test_between_neighbours_the_page_lists_the_commits_promote_would_show(story):
     commits = git_history(story)
+    labelled(story, commits)
     builds = tell_the_demo_story(story)
-    labelled(story, builds, commits)
     into_prod = dashboards(story).current().promotion_into("prod")
     (web,) = into_prod.changelog.services
     assert [c.subject for c in web.arriving] == ["web: pin the base image", "web: new greeting"]
@@ -262,7 +266,8 @@ def test_between_neighbours_the_page_lists_the_commits_promote_would_show(story)
 
 def test_without_history_a_promotion_says_so_in_one_line_and_asks_again_next_time(story):
     _, commits = shop(story.project.dir / "src")  # a repository beside the project: not its checkout
-    labelled(story, tell_the_demo_story(story), commits)
+    labelled(story, commits)
+    tell_the_demo_story(story)
     kept = Changelogs()
 
     def into_prod():

@@ -34,6 +34,7 @@ def roll_back_automatically(ctx: Context, env: Environment, store: ReleaseStore,
     images = target.release.image_strings()
     release = Release(images=target.release.images, source=f"rollback:v{target.version}",
                       commit=target.release.commit, by=ctx.user, at=ctx.timestamp(), verified=target.release.verified,
+                      image_config=target.release.image_config,
                       reason=f"automatic rollback: release {failed} failed verification",
                       rollback=Rollback(of=failed, to=target.version, cause="automatic", reason=cause))
     appended = store.append(release, expected=failed)

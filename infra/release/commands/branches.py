@@ -18,6 +18,7 @@ from dockyard.release.registries.branch_images import ImageRemoval, remove_branc
 from dockyard.release.context import Context, read_source
 from dockyard.release.project import Environment, raw_stack_config, split_secrets
 from dockyard.release.registries import checks as registries
+from dockyard.release.registries import image_config
 from dockyard.release.trust import gate as trust
 from dockyard.release.commands.promotion import deploy_release
 
@@ -155,6 +156,7 @@ def up(ctx: Context, branch: str, *, base: str, images: list[str]) -> BranchResu
     # The branch's own images answer to the base's policy (the branch stack inherits its dockyard:trust).
     proven = trust.check(ctx, base_env, overrides, verb="deployed",
                          commit=os.environ.get("DOCKYARD_COMMIT") or os.environ.get("GITHUB_SHA"))
+    facts = image_config.inspect(ctx, base_env, overrides)
     port = targets.of(base_env.settings).branch_listener_port(ctx, base_env, stack)
     ctx.log(f"Opening {stack} from {seed.label}...")
     _write_branch_config(ctx, base_env, stack, listener_port=port)
@@ -166,7 +168,8 @@ def up(ctx: Context, branch: str, *, base: str, images: list[str]) -> BranchResu
         release = Release(images={s: ImageRef.parse_pinned(r) for s, r in wanted.items()},
                           source=seed.label if not overrides else f"{seed.label}+branch", by=ctx.user,
                           reason=f"branch {branch}", at=ctx.timestamp(), commit=seed.release.commit,
-                          verified=trust.merged(seed.release, proven, wanted))
+                          verified=trust.merged(seed.release, proven, wanted),
+                          image_config=image_config.merged(seed.release, facts, wanted))
         version = store.append(release, expected=current.version if current else None).version
     else:
         version = current.version

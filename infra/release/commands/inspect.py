@@ -28,6 +28,7 @@ class EnvironmentStatus:
     trust: str | None = None  # a warning: this environment promotes images nobody proved
     running: dict[str, Any] | None = None  # Nomad: job, job version, wanted vs running allocations per service
     window: Any = None  # insights.windows.WindowState: may promotions happen now
+    commits: dict[str, str] | None = None  # service -> the commit its image records (its revision label)
 
     @property
     def drift(self) -> bool:
@@ -38,7 +39,7 @@ class EnvironmentStatus:
         data: dict[str, Any] = {"version": self.version, "images": self.images, "deployed": self.deployed,
                                 "knownGood": self.known_good, "source": self.source, "drift": self.drift,
                                 "held": self.held, "rollback": self.rollback, "verified": self.verified or {},
-                                "trust": self.trust}
+                                "trust": self.trust, "commits": self.commits or {}}
         if self.error:
             data["error"] = self.error
         if self.running is not None:
@@ -56,15 +57,16 @@ class StatusResult:
         return {"environments": {e.env: e.to_json() for e in self.environments}}
 
     def table(self) -> tuple[list[str], list[list[str]]]:
-        header = ["ENV", "SERVICE", "WANTED", "DIGEST", "DEPLOYED", "KNOWN-GOOD", "STATE"]
+        header = ["ENV", "SERVICE", "WANTED", "DIGEST", "COMMIT", "DEPLOYED", "KNOWN-GOOD", "STATE"]
         rows = []
         for e in self.environments:
             state = "error: " + e.error if e.error else ("held" if e.held else ("drift" if e.drift else "ok"))
             if not e.images:
-                rows.append([e.env, "-", _v(e.version), "-", _v(e.deployed), _v(e.known_good), state])
+                rows.append([e.env, "-", _v(e.version), "-", "-", _v(e.deployed), _v(e.known_good), state])
             for service, ref in sorted(e.images.items()):
                 digest = ref.split("@", 1)[1][:19] if "@" in ref else ref
-                rows.append([e.env, service, _v(e.version), digest, _v(e.deployed), _v(e.known_good), state])
+                commit = (e.commits or {}).get(service, "-")[:12]
+                rows.append([e.env, service, _v(e.version), digest, commit, _v(e.deployed), _v(e.known_good), state])
         if any(e.running for e in self.environments):  # Nomad: running/wanted allocations, from the job
             header.insert(-1, "RUNNING")
             counts = {(e.env, s): f"{c['running']}/{c['wanted']}" for e in self.environments
@@ -98,7 +100,8 @@ class HistoryResult:
         return {"env": self.env, "releases": [
             {"version": r.version, "images": r.release.image_strings(), "labels": list(r.labels),
              "source": r.release.source, "reason": r.release.reason, "by": r.release.by, "at": r.release.at,
-             "commit": r.release.commit, "outcome": outcomes.get(r.version), "unverified": r.release.unverified,
+             "commit": r.release.commit, "commits": r.release.commits(), "outcome": outcomes.get(r.version),
+             "unverified": r.release.unverified,
              "rollback": r.release.rollback.to_dict() if r.release.rollback else None,
              "changelog": {s: c.to_dict() for s, c in sorted(r.release.changelog.items())},
              "override": r.release.override.to_dict() if r.release.override else None,
@@ -150,6 +153,7 @@ def environment_status(ctx: Context, env: Environment) -> EnvironmentStatus:
                              verified={s: v.to_dict() for s, v in sorted(current.release.verified.items())}
                              if current else {},
                              trust=trust.unverified_warning(env), window=_window(ctx, env),
+                             commits=current.release.commits() if current else {},
                              **targets.of(env.settings).running(env))
 
 

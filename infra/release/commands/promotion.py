@@ -18,6 +18,7 @@ from dockyard.release.project import Environment, pin_hint
 from dockyard.release.proven_source import read_promotable
 from dockyard.release.recovery import faults, resume
 from dockyard.release.registries import checks as registries
+from dockyard.release.registries import image_config
 from dockyard.release.registries.checks import RELEASE_TAG
 from dockyard.release.stores.base import DEPLOYED, KNOWN_GOOD, Appended, Hold, ReleaseStore
 from dockyard.release.trust import gate as trust
@@ -228,17 +229,22 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
     # Signatures and attestations before anything is written: an unproven image moves no tag, no release.
     proven = trust.check(ctx, env, {c.service: c.new for c in changes}, verb="promoted",
                          recorded=source.release.verified, commit=_commit(source.release))
+    # Each new image's own user and commit; one that would run as root is refused here, before any write.
+    new_images = {c.service: c.new for c in changes}
+    facts = image_config.inspect(ctx, env, new_images, image_config.carried(source.release, new_images))
     for change in changes:
         ctx.log(f"  {change.service}: {change.old or '(none)'} -> {change.new}")
     # What each changed service brings, in commits, shown before the question and recorded in the release.
-    changelog = insights.changelog(ctx, current.release if current else None, {c.service: c.new for c in changes},
-                                   proven=proven, recorded=source.release.verified, show=not yes)
+    changelog = insights.changelog(ctx, current.release if current else None, new_images, proven=proven,
+                                   recorded=source.release.verified, show=not yes,
+                                   commits={s: f.commit or "" for s, f in facts.items()})
     require_confirmation(ctx, f"Promote {source.label} -> {env_name}?", yes=yes)
     release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=source.label,
                       commit=_commit(source.release), by=ctx.user, reason=reason, at=ctx.timestamp(),
                       unverified=source.label if promotable.unverified else None,
                       verified=trust.merged(current.release if current else None, proven, images),
-                      changelog=changelog.record(), override=override)
+                      changelog=changelog.record(), override=override,
+                      image_config=image_config.merged(current.release if current else None, facts, images))
     appended = store.append(release, expected=current.version if current else None)
     faults.at("after-release-written")
     ctx.log(f"Promoting {source.label} -> {env_name} (release {appended.version})...")
@@ -323,9 +329,11 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
     proven = trust.check(ctx, env, changed, verb="rolled back", recorded=target.release.verified,
                          commit=target.release.commit)
     carried = {s: v for s, v in target.release.verified.items() if s in changed}
+    facts = image_config.inspect(ctx, env, changed, image_config.carried(target.release, changed))
     # The same changelog as the promote that brought them, reversed: the commits that leave.
     changelog = insights.changelog(ctx, current.release, changed, recorded=target.release.verified,
-                                   direction="leave", show=not yes)
+                                   direction="leave", show=not yes,
+                                   commits={s: f.commit or "" for s, f in facts.items()})
     require_confirmation(ctx, f"Roll {env_name} back to release {to}?", yes=yes)
     release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=f"rollback:v{to}",
                       commit=target.release.commit, by=ctx.user,
@@ -333,7 +341,8 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
                       rollback=Rollback(of=current.version, to=to, cause="manual",
                                         reason=reason or f"rollback to release {to}"),
                       verified=trust.merged(current.release, {**carried, **proven}, images),
-                      changelog=changelog.record())
+                      changelog=changelog.record(),
+                      image_config=image_config.merged(current.release, facts, images))
     appended = store.append(release, expected=current.version)
     faults.at("after-release-written")
     store.set_hold(Hold(version=appended.version, reason=reason or f"rolled back to release {to}", by=ctx.user,

@@ -255,11 +255,15 @@ def build_paths(project: Any, service: str) -> list[str]:
     return sorted(p.rstrip("/") or "." for p in paths)
 
 
-def image_revision(registries: Any, ref: str, recorded: Verification | None) -> tuple[str | None, str | None]:
-    """The commit an image was built from: the attested commit recorded for it, else its revision label read
-    by digest from the registry. Returns (commit, None) or (None, why it could not be read)."""
+def image_revision(registries: Any, ref: str, recorded: Verification | None,
+                   known: str | None = None) -> tuple[str | None, str | None]:
+    """The commit an image was built from: the attested commit recorded for it, else the one its release
+    recorded from its label (`known`), else its revision label read by digest from the registry. Returns
+    (commit, None) or (None, why it could not be read)."""
     if recorded is not None and recorded.commit:
         return recorded.commit, None
+    if known is not None:  # "": the release read the image's config, and it has no revision label
+        return known or "unknown", None
     try:
         from dockyard.release.registries.oci import api_repository
 
@@ -271,9 +275,17 @@ def image_revision(registries: Any, ref: str, recorded: Verification | None) -> 
     return labels.get(REVISION_LABEL) or "unknown", None
 
 
+def _known_commit(release: Release, service: str) -> str | None:
+    """The commit `release` recorded for `service`'s image; "" if it read the image and found none; None if
+    it never read it."""
+    found = release.commits().get(service)
+    return found if found is not None else ("" if service in release.image_config else None)
+
+
 def compute(ctx: Any, old: Release | None, new_images: Mapping[str, str],
             proven: Mapping[str, Verification] | None = None, *, services: Iterable[str] | None = None,
-            new_recorded: Mapping[str, Verification] | None = None) -> Changelog:
+            new_recorded: Mapping[str, Verification] | None = None,
+            new_commits: Mapping[str, str] | None = None) -> Changelog:
     """The changelog from `old` (what runs; None: nothing yet) to `new_images`, for the services whose image
     differs (or `services`). Never raises: what cannot be known becomes a note."""
     history = History(ctx.project.dir)
@@ -285,10 +297,11 @@ def compute(ctx: Any, old: Release | None, new_images: Mapping[str, str],
         if new_ref is None:
             continue
         recorded = (proven or {}).get(service) or (new_recorded or {}).get(service)
-        new_rev, new_problem = image_revision(ctx.registries, new_ref, recorded)
+        new_rev, new_problem = image_revision(ctx.registries, new_ref, recorded, (new_commits or {}).get(service))
         old_rev, old_problem = None, None
         if service in old_images and old is not None:
-            old_rev, old_problem = image_revision(ctx.registries, old_images[service], old.verified.get(service))
+            old_rev, old_problem = image_revision(ctx.registries, old_images[service], old.verified.get(service),
+                                                  _known_commit(old, service))
             old_rev = old_rev or "unknown"
         if new_problem or old_problem:
             log.services.append(ServiceChanges(service=service, old=old_rev, new=new_rev,

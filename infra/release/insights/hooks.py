@@ -43,11 +43,12 @@ def window_gate(ctx: Any, env: Any, *, override: bool, reason: str | None, sourc
 def changelog(ctx: Any, old: Release | None, new_images: Mapping[str, str], *,
               proven: Mapping[str, Verification] | None = None,
               recorded: Mapping[str, Verification] | None = None, direction: str = "arrive",
-              show: bool = True) -> Changelog:
+              show: bool = True, commits: Mapping[str, str] | None = None) -> Changelog:
     """The changelog of `old` -> `new_images` (changed services only); `show`: log it, for the question that
-    follows (with --yes there is none, and the result's text carries it). Never raises."""
+    follows (with --yes there is none, and the result's text carries it). `commits`: the new images' commits
+    already known (their revision labels, read when the release was checked). Never raises."""
     try:
-        log = compute(ctx, old, new_images, proven, new_recorded=recorded)
+        log = compute(ctx, old, new_images, proven, new_recorded=recorded, new_commits=commits)
     except Exception as err:  # noqa: BLE001 - a changelog never stops a promotion or a rollback
         ctx.log(f"changelog: not available ({type(err).__name__}: {err})")
         return Changelog()

@@ -64,7 +64,9 @@ def abort(ctx: Context, env: Environment, *, reason: str | None, yes: bool) -> A
     why = reason or f"aborted release {current.version}"
     release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=f"abort:v{to}",
                       commit=target.release.commit, by=ctx.user, reason=why, at=ctx.timestamp(),
-                      rollback=Rollback(of=current.version, to=to, cause="aborted", reason=why))
+                      rollback=Rollback(of=current.version, to=to, cause="aborted", reason=why),
+                      image_config={**{s: f for s, f in current.release.image_config.items() if s not in stopped},
+                                    **{s: f for s, f in target.release.image_config.items() if s in stopped}})
     appended = store.append(release, expected=current.version)
     store.set_hold(Hold(version=appended.version, reason=why, by=ctx.user, at=ctx.timestamp()))
     result = AbortResult(env=env_name, aborted=current.version, restored=to, version=appended.version,

@@ -163,3 +163,33 @@ def network(raw: Any) -> NetworkSettings:
 def secret_reference(path: str, ref: str) -> None:
     """ECS reads secrets from SSM parameters or Secrets Manager."""
     matches(path, ref, _SECRET_REF, "an SSM parameter name (/app/token) or an SSM / Secrets Manager ARN")
+
+
+def check_health_types(services: Mapping[str, ServiceSettings]) -> None:
+    """ECS checks a container by a command it runs and a routed service by its ALB target group, which
+    speaks HTTP only: a bare TCP check has nowhere to run."""
+    for s in sorted(services.values(), key=lambda s: s.name):
+        if s.runtime.health_check_type == "tcp":
+            raise ConfigError(f"dockyard:services.{s.name}.healthCheckType: got 'tcp'; the ecs target checks "
+                              "HTTP (its load balancer) or a command in the container",
+                              hint=f"give services.{s.name} a healthCheckPath it answers over HTTP, or a "
+                                   "healthCheckCommand")
+
+
+# Fargate gives each task 20 GiB of ephemeral storage, and up to 200 GiB when asked.
+FARGATE_STORAGE_GIB = (20, 200)
+
+
+def ephemeral_storage_gib(service: ServiceSettings) -> int | None:
+    """The task's ephemeral storage when its writable paths need more than Fargate's default; None otherwise."""
+    total = sum(w.bytes for w in service.runtime.writable_paths)
+    gib = -(-total // 2**30)
+    return gib if gib > FARGATE_STORAGE_GIB[0] else None
+
+
+def check_storage(services: Mapping[str, ServiceSettings]) -> None:
+    for s in sorted(services.values(), key=lambda s: s.name):
+        gib = ephemeral_storage_gib(s)
+        if gib is not None and gib > FARGATE_STORAGE_GIB[1]:
+            raise ConfigError(f"dockyard:services.{s.name}.writablePaths: {gib} GiB in all; a Fargate task has at "
+                              f"most {FARGATE_STORAGE_GIB[1]} GiB of ephemeral storage")

@@ -9,14 +9,15 @@ import pulumi_aws as aws
 
 from dockyard import naming
 from dockyard.targets.ecs import policies
-from dockyard.targets.ecs.task_definition import (SCRATCH_VOLUME, DatabaseConnection, container_definitions_json,
-                                       database_user, uses_master)
+from dockyard.app.image_users import looked_up
+from dockyard.targets.ecs.config import ephemeral_storage_gib
+from dockyard.targets.ecs.task_definition import (DatabaseConnection, container_definitions_json,
+                                                  database_user, uses_master)
 from dockyard.config import ServiceSettings
 from dockyard.targets.ecs.deployment import ECS_STRATEGY, DeploymentSettings
 from dockyard.images import ImageRef, cpu_architecture, ecr_repository_arn
 
 CPU_TARGET_PERCENT = 60
-HEALTH_CHECK_GRACE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class EcsService(pulumi.ComponentResource):
                     user=database_user(service, c))),
                 opts=child))
         definitions = pulumi.Output.all(args.image, logs.name, connection).apply(
-            lambda v: container_definitions_json(service, image=v[0], log_group=v[1], region=args.region,
+            lambda v: container_definitions_json(looked_up(service, v[0]), image=v[0], log_group=v[1], region=args.region,
                                                  secrets=secret_arns, database=v[2]))
         task = aws.ecs.TaskDefinition(
             f"{name}-task", family=naming.fit(f"dockyard-{stack}-{service.name}", 255),
@@ -110,7 +111,9 @@ class EcsService(pulumi.ComponentResource):
             memory=str(service.memory), execution_role_arn=execution_role.arn, task_role_arn=task_role.arn,
             runtime_platform={"operating_system_family": "LINUX",
                               "cpu_architecture": cpu_architecture(service.platform)},
-            volumes=[{"name": SCRATCH_VOLUME}], container_definitions=definitions, opts=child)
+            volumes=[{"name": w.volume} for w in service.runtime.writable_paths],
+            ephemeral_storage=({"size_in_gib": gib} if (gib := ephemeral_storage_gib(service)) else None),
+            container_definitions=definitions, opts=child)
 
         # Rules are resources of their own, never inline: the provider documents that mixing both
         # styles on one group makes each side revoke the other's.
@@ -155,7 +158,7 @@ class EcsService(pulumi.ComponentResource):
             network_configuration={"subnets": args.private_subnet_ids, "security_groups": [group.id],
                                    "assign_public_ip": False},
             load_balancers=load_balancers,
-            health_check_grace_period_seconds=HEALTH_CHECK_GRACE_SECONDS if load_balancers else None,
+            health_check_grace_period_seconds=service.runtime.startup_grace_seconds if load_balancers else None,
             deployment_controller={"type": "ECS"},
             deployment_configuration=_deployment_configuration(strategy),
             deployment_circuit_breaker={"enable": strategy.circuit_breaker, "rollback": strategy.circuit_breaker},

@@ -27,6 +27,8 @@ class EcsTarget(Target):
 
     def check_settings(self, settings: AppSettings) -> None:
         config.check_priorities(settings.services)
+        config.check_health_types(settings.services)
+        config.check_storage(settings.services)
 
     def secret_reference(self, path: str, ref: str) -> None:
         config.secret_reference(path, ref)
@@ -50,7 +52,10 @@ class EcsTarget(Target):
         if outputs.get("deployments"):
             # Each service's deployment completed (not rolled back) and runs the digests ECS resolved.
             rollout.verify_deployments(ctx, outputs, wanted, env=env.name)
-        checks.check_health(env.settings, outputs, timeout=ctx.health_timeout, log=ctx.log)
+        from dockyard.targets.version import recorded_commits
+
+        checks.check_health(env.settings, outputs, timeout=ctx.health_timeout, log=ctx.log,
+                            commits=recorded_commits(store, version))
 
     def abort(self, ctx: Context, env: Environment, *, reason: str | None, yes: bool) -> Any:
         from dockyard.targets.ecs import abort

@@ -9,11 +9,8 @@ from dataclasses import dataclass
 from dockyard import naming
 from dockyard.config import ServiceSettings
 
-SCRATCH_VOLUME = "scratch"
-SCRATCH_PATH = "/tmp"
-# The images run as this user (see images/*/Dockerfile); ECS enforces it too.
-RUN_AS = "10001:10001"
 STOP_TIMEOUT_SECONDS = 30
+MAX_START_PERIOD_SECONDS = 300  # ECS caps a container health check's startPeriod
 
 
 @dataclass(frozen=True)
@@ -71,8 +68,9 @@ def container_definitions(service: ServiceSettings, *, image: str, log_group: st
         "essential": True,
         "readonlyRootFilesystem": True,
         "privileged": False,
-        "user": RUN_AS,
-        "mountPoints": [{"sourceVolume": SCRATCH_VOLUME, "containerPath": SCRATCH_PATH, "readOnly": False}],
+        # One task volume per writable path (Fargate keeps them on the task's ephemeral storage).
+        "mountPoints": [{"sourceVolume": w.volume, "containerPath": w.path, "readOnly": False}
+                        for w in service.runtime.writable_paths],
         "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"]}},
         "stopTimeout": STOP_TIMEOUT_SECONDS,
         "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
@@ -80,12 +78,20 @@ def container_definitions(service: ServiceSettings, *, image: str, log_group: st
         "logConfiguration": {"logDriver": "awslogs", "options": {
             "awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": service.name}},
     }
+    runtime = service.runtime
+    if runtime.run_as_user is not None:  # the image's own numeric user, or the service's runAsUser
+        container["user"] = (str(runtime.run_as_user) if runtime.run_as_group is None
+                             else f"{runtime.run_as_user}:{runtime.run_as_group}")
+    if runtime.command is not None:
+        container["entryPoint"] = list(runtime.command)
+    if runtime.args is not None:
+        container["command"] = list(runtime.args)
     if service.port is not None:
         container["portMappings"] = [{"containerPort": service.port, "protocol": "tcp", "name": service.name}]
     command = health_check_command(service)
     if command:
         container["healthCheck"] = {"command": command, "interval": 15, "timeout": 5, "retries": 3,
-                                    "startPeriod": 30}
+                                    "startPeriod": min(runtime.startup_grace_seconds, MAX_START_PERIOD_SECONDS)}
     return [container]
 
 

@@ -14,7 +14,7 @@ from dockyard import naming
 from dockyard.config import ServiceSettings
 from dockyard.images import architecture
 
-RUN_AS = 10001  # the images' user (see images/*/Dockerfile)
+PROBE_PERIOD_SECONDS = 2  # the startup probe's: a slow starter gets startupGracePeriod / 2 tries
 SERVICE_PORT = 80
 CPU_TARGET_PERCENT = 60
 RELEASE_ANNOTATION = "dockyard.dev/release"
@@ -68,14 +68,19 @@ def _cpu(units: int) -> str:
 
 
 def _probes(service: ServiceSettings) -> dict[str, Any]:
-    if service.port is not None:
-        check: dict[str, Any] = {"httpGet": {"path": service.health_check_path, "port": "http"}}
+    if service.port is not None and service.runtime.health_check_type == "tcp":
+        check: dict[str, Any] = {"tcpSocket": {"port": "http"}}
+    elif service.port is not None:
+        check = {"httpGet": {"path": service.health_check_path, "port": "http"}}
     elif service.health_check_command:
         check = {"exec": {"command": list(service.health_check_command)}}
     else:
         return {}
+    # Liveness and readiness count only once the startup probe passed: the grace is its budget.
+    tries = max(1, -(-service.runtime.startup_grace_seconds // PROBE_PERIOD_SECONDS))
     return {
-        "startupProbe": {**check, "periodSeconds": 2, "failureThreshold": 30, "timeoutSeconds": 3},
+        "startupProbe": {**check, "periodSeconds": PROBE_PERIOD_SECONDS, "failureThreshold": tries,
+                         "timeoutSeconds": 3},
         "readinessProbe": {**check, "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 3},
         "livenessProbe": {**check, "periodSeconds": 15, "failureThreshold": 3, "timeoutSeconds": 5},
     }
@@ -94,20 +99,45 @@ def _environment(service: ServiceSettings, ctx: ServiceContext) -> list[dict[str
     return env
 
 
+def _resources(service: ServiceSettings) -> dict[str, Any]:
+    chosen = service.runtime.kubernetes_resources
+    if chosen is not None:
+        return {"requests": dict(chosen.requests), "limits": dict(chosen.limits)}
+    return {"requests": {"cpu": _cpu(service.cpu), "memory": f"{service.memory}Mi"},
+            "limits": {"cpu": _cpu(service.cpu), "memory": f"{service.memory}Mi"}}
+
+
+def _identity(service: ServiceSettings) -> dict[str, Any]:
+    """runAsUser/runAsGroup when known (the image's numeric user or the service's keys); without them the
+    kubelet still refuses an image whose user is root or a name (runAsNonRoot)."""
+    runtime = service.runtime
+    found: dict[str, Any] = {}
+    if runtime.run_as_user is not None:
+        found["runAsUser"] = runtime.run_as_user
+    if runtime.run_as_group is not None:
+        found["runAsGroup"] = runtime.run_as_group
+    return found
+
+
 def pod_spec(service: ServiceSettings, ctx: ServiceContext, image: Any) -> dict[str, Any]:
+    identity = _identity(service)
+    runtime = service.runtime
     container: dict[str, Any] = {
         "name": service.name,
         "image": image,
         "imagePullPolicy": "IfNotPresent",  # a digest never changes: pull once per node
         "env": _environment(service, ctx),
-        "resources": {"requests": {"cpu": _cpu(service.cpu), "memory": f"{service.memory}Mi"},
-                      "limits": {"cpu": _cpu(service.cpu), "memory": f"{service.memory}Mi"}},
+        "resources": _resources(service),
         "securityContext": {"allowPrivilegeEscalation": False, "privileged": False, "readOnlyRootFilesystem": True,
-                            "runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS,
+                            "runAsNonRoot": True, **identity,
                             "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
-        "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": w.volume, "mountPath": w.path} for w in runtime.writable_paths],
         **_probes(service),
     }
+    if runtime.command is not None:
+        container["command"] = list(runtime.command)
+    if runtime.args is not None:
+        container["args"] = list(runtime.args)
     if service.port is not None:
         container["ports"] = [{"name": "http", "containerPort": service.port, "protocol": "TCP"}]
     if ctx.database_secret:
@@ -115,13 +145,14 @@ def pod_spec(service: ServiceSettings, ctx: ServiceContext, image: Any) -> dict[
     return {
         "serviceAccountName": service.name,
         "automountServiceAccountToken": False,
-        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
+        "securityContext": {"runAsNonRoot": True, **identity,
+                            **({"fsGroup": identity["runAsGroup"]} if "runAsGroup" in identity else {}),
                             "seccompProfile": {"type": "RuntimeDefault"}},
         "terminationGracePeriodSeconds": 30,
         # The image is built for one platform: pods scheduled elsewhere fail with `exec format error`.
         "nodeSelector": {"kubernetes.io/arch": architecture(service.platform), "kubernetes.io/os": "linux"},
         "containers": [container],
-        "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "64Mi"}}],
+        "volumes": [{"name": w.volume, "emptyDir": {"sizeLimit": w.size}} for w in runtime.writable_paths],
         "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
                                        "whenUnsatisfiable": "ScheduleAnyway",
                                        "labelSelector": {"matchLabels": selector_labels(service, ctx)}}],

@@ -2,7 +2,8 @@
 
 The engine renders the job (`nomad.renderDir`); with `nomad.address` set too, this module
 submits it through Nomad's HTTP API as `nomad job run` would, waits for the deployment, and checks
-every allocation: the release's digest, and `/healthz` + `/version` on its allocated port. When the
+every allocation: the release's digest, its health check (HTTP or TCP) on its allocated port, and
+`/version` where the app answers it (cross-checked with its image's commit). When the
 deployment fails and Nomad's `auto_revert` puts the previous job version back, the revert becomes a
 release of its own (rollback cause `reverted`) and the environment is held, as `dockyard rollback`
 leaves it.
@@ -29,6 +30,7 @@ from dockyard.config import ENCRYPTED, AppSettings
 from dockyard.errors import DockyardError
 from dockyard.manifest import Release, Rollback
 from dockyard.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold, ReleaseStore
+from dockyard.targets import version as version_check
 from dockyard.targets.checks import VerificationFailed, http_get, wait_healthy
 
 AGENT_HINT = "start one with ./scripts/nomad up, or set dockyard:nomad.address (and NOMAD_TOKEN) to yours"
@@ -194,8 +196,9 @@ def wait_deployment(api: NomadApi, job_id: str, version: int, *, timeout: float,
 def check_running(api: NomadApi, settings: AppSettings, job_id: str, wanted: Mapping[str, str], *,
                   health_timeout: float, get: Callable[[str], tuple[int, bytes]] = http_get,
                   sleep: Callable[[float], None] = time.sleep,
-                  log: Callable[[str], None] = lambda _: None) -> Running:
-    """Every allocation of the job runs the wanted digest; routed ones answer /healthz and /version."""
+                  log: Callable[[str], None] = lambda _: None, commits: Mapping[str, str] | None = None) -> Running:
+    """Every allocation of the job runs the wanted digest; routed ones pass their health check (HTTP on the
+    health path, or TCP), and /version where they answer it agrees with the image's commit (`commits`)."""
     job = api.job(job_id)
     if job is None:
         raise VerificationFailed(f"Nomad has no job {job_id} in namespace {api.namespace}", hint=AGENT_HINT)
@@ -223,24 +226,29 @@ def check_running(api: NomadApi, settings: AppSettings, job_id: str, wanted: Map
                 raise VerificationFailed(f"the container of Nomad allocation {summary['ID'][:8]} ({service}) runs "
                                          f"an image with digests {', '.join(digests) or 'none'}, not {digest}")
             if spec.port is not None:
-                _check_http(service, alloc, spec.health_check_path, health_timeout, get, sleep, log)
+                _check_http(service, alloc, spec, health_timeout, get, sleep, log, (commits or {}).get(service))
     return result
 
 
-def _check_http(service: str, alloc: Mapping[str, Any], health_path: str, timeout: float,
+def _check_http(service: str, alloc: Mapping[str, Any], spec: Any, timeout: float,
                 get: Callable[[str], tuple[int, bytes]], sleep: Callable[[float], None],
-                log: Callable[[str], None]) -> None:
+                log: Callable[[str], None], commit: str | None) -> None:
+    health_path = spec.health_check_path
     ports = ((alloc.get("AllocatedResources") or {}).get("Shared") or {}).get("Ports") or []
     port = next((p for p in ports if p.get("Label") == nomad_job.HTTP_PORT), None)
     if port is None:
         raise VerificationFailed(f"Nomad allocation {alloc['ID'][:8]} of {service} has no http port")
-    base = f"http://{port.get('HostIP') or '127.0.0.1'}:{port['Value']}"
-    wait_healthy(f"{service} (allocation {alloc['ID'][:8]})", base + health_path, timeout=timeout, get=get,
-                 sleep=sleep, interval=1.0)
-    status, body = get(base + "/version")
-    if status != 200:
-        raise VerificationFailed(f"{service} (allocation {alloc['ID'][:8]}) answered {status} on {base}/version")
-    log(f"  {service} {alloc['ID'][:8]}: {base}{health_path} {status}, /version {body.decode(errors='replace')[:60]}")
+    host, what = port.get('HostIP') or '127.0.0.1', f"{service} (allocation {alloc['ID'][:8]})"
+    if spec.runtime.health_check_type == "tcp":
+        version_check.wait_tcp(what, host, int(port["Value"]), timeout=timeout)
+        log(f"  {service} {alloc['ID'][:8]}: {host}:{port['Value']} accepts TCP connections")
+        return
+    base = f"http://{host}:{port['Value']}"
+    status = wait_healthy(what, base + health_path, timeout=timeout, get=get, sleep=sleep, interval=1.0)
+    # /version is the app's to answer or not; where it does, it must agree with the image's commit.
+    answered = version_check.cross_check(what, commit, *get(base + version_check.PATH))
+    log(f"  {service} {alloc['ID'][:8]}: {base}{health_path} {status}"
+        f"{f', /version commit {answered}' if answered else ''}")
 
 
 # ----------------------------------------------------------------------------- after `up`
@@ -281,7 +289,9 @@ def deploy_and_verify(ctx: Any, env: Any, store: ReleaseStore | None, version: i
         job_version = registered_version(api, job_id, int(registered.get("JobModifyIndex") or 0))
     else:  # the provider registered it during `up`
         job_version = int((api.job(job_id) or {}).get("Version", 0))
-    deployment = wait_deployment(api, job_id, job_version, timeout=DEPLOYMENT_TIMEOUT, log=ctx.log)
+    # A slow starter's grace (startupGracePeriod) lengthens the wait.
+    timeout = max(DEPLOYMENT_TIMEOUT, nomad_job.deployment_seconds(settings))
+    deployment = wait_deployment(api, job_id, job_version, timeout=timeout, log=ctx.log)
     if deployment is not None and deployment.get("Status") != "successful":
         reason = deployment.get("StatusDescription") or deployment.get("Status")
         reverted = _REVERTED_TO.search(reason or "")
@@ -289,7 +299,8 @@ def deploy_and_verify(ctx: Any, env: Any, store: ReleaseStore | None, version: i
             _record_revert(ctx, env, store, api, job_id, version, job_version, int(reverted.group(1)), reason)
         raise VerificationFailed(f"Nomad deployment of job {job_id} version {job_version} failed: {reason}",
                                  hint=f"nomad job status {job_id}")
-    return check_running(api, settings, job_id, wanted, health_timeout=ctx.health_timeout, log=ctx.log)
+    return check_running(api, settings, job_id, wanted, health_timeout=ctx.health_timeout, log=ctx.log,
+                         commits=version_check.recorded_commits(store, version))
 
 
 def _record_revert(ctx: Any, env: Any, store: ReleaseStore, api: NomadApi, job_id: str, failed: int,
@@ -307,6 +318,7 @@ def _record_revert(ctx: Any, env: Any, store: ReleaseStore, api: NomadApi, job_i
     ctx.log(f"{env.name}: Nomad reverted job {job_id} to version {restored_job_version} (release {to})")
     release = Release(images=target.release.images, source=f"rollback:v{to}", commit=target.release.commit,
                       by=ctx.user, at=ctx.timestamp(), reason=f"Nomad reverted release {failed}: {reason}",
+                      image_config=target.release.image_config,
                       rollback=Rollback(of=failed, to=to, cause="reverted", reason=reason))
     appended = store.append(release, expected=failed)
     store.set_hold(Hold(version=appended.version, by=ctx.user, at=ctx.timestamp(),

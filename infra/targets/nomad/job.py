@@ -21,8 +21,7 @@ from dockyard import naming
 from dockyard.config import AppSettings, ServiceSettings
 from dockyard.images import architecture
 
-RUN_AS = "10001:10001"  # the images' user (see images/*/Dockerfile)
-SCRATCH_BYTES = 64 * 1024 * 1024  # the writable /tmp (tmpfs): the only writable path
+TMPFS_MODE = 0o1777  # the writable paths' mode, as /tmp's
 SECOND = 1_000_000_000  # the API takes durations in nanoseconds
 JOB_PREFIX = "dockyard-"
 RELEASE_META = "dockyard_release"  # what jobs written before kept at job level ("file:3"); read, never written
@@ -60,6 +59,18 @@ def mhz(cpu_units: int) -> int:
     return max(cpu_units * 1000 // 1024, 100)
 
 
+def _healthy_deadline(service: ServiceSettings, default: int) -> int:
+    """A slow starter's grace comes on top: its checks do not pass before it has started."""
+    return max(default, service.runtime.startup_grace_seconds + 60) * SECOND
+
+
+def deployment_seconds(settings: AppSettings) -> int:
+    """How long a deployment may take at most: each group replaces its allocations one after the other,
+    each within its healthy deadline; groups deploy side by side."""
+    return max((max(s.desired_count, 1) + 1) * _healthy_deadline(s, 180) // SECOND
+               for s in settings.services.values())
+
+
 def update_policy(settings: AppSettings, service: ServiceSettings) -> dict[str, Any]:
     """How a new job version replaces the running one.
 
@@ -73,9 +84,9 @@ def update_policy(settings: AppSettings, service: ServiceSettings) -> dict[str, 
     if settings.ephemeral:
         return {"MaxParallel": max(service.desired_count, 1), "Canary": 0, "AutoPromote": False,
                 "AutoRevert": True, "HealthCheck": checks, "MinHealthyTime": 5 * SECOND,
-                "HealthyDeadline": 120 * SECOND, "ProgressDeadline": 0, "Stagger": 10 * SECOND}
+                "HealthyDeadline": _healthy_deadline(service, 120), "ProgressDeadline": 0, "Stagger": 10 * SECOND}
     return {"MaxParallel": 1, "Canary": 1, "AutoPromote": True, "AutoRevert": True, "HealthCheck": checks,
-            "MinHealthyTime": 10 * SECOND, "HealthyDeadline": 180 * SECOND, "ProgressDeadline": 0,
+            "MinHealthyTime": 10 * SECOND, "HealthyDeadline": _healthy_deadline(service, 180), "ProgressDeadline": 0,
             "Stagger": 30 * SECOND}
 
 
@@ -100,18 +111,26 @@ def _service_registration(service: ServiceSettings, stack: str) -> list[dict[str
         "Provider": "nomad",
         "PortLabel": HTTP_PORT,
         "Tags": [f"stack={stack}", f"service={service.name}"],
-        "Checks": [{"Name": f"{service.name} {service.health_check_path}", "Type": "http",
-                    "Path": service.health_check_path, "PortLabel": HTTP_PORT, "Interval": 5 * SECOND,
-                    "Timeout": 3 * SECOND}],
+        "Checks": [_check(service)],
     }]
+
+
+def _check(service: ServiceSettings) -> dict[str, Any]:
+    if service.runtime.health_check_type == "tcp":  # a connection to the port is the whole check
+        return {"Name": f"{service.name} tcp", "Type": "tcp", "PortLabel": HTTP_PORT, "Interval": 5 * SECOND,
+                "Timeout": 3 * SECOND}
+    return {"Name": f"{service.name} {service.health_check_path}", "Type": "http", "Path": service.health_check_path,
+            "PortLabel": HTTP_PORT, "Interval": 5 * SECOND, "Timeout": 3 * SECOND}
 
 
 def task(service: ServiceSettings, image: str) -> dict[str, Any]:
     config: dict[str, Any] = {
         "image": image,  # pinned by digest: every allocation runs exactly the release's image
         "readonly_rootfs": True,
-        "mount": [{"type": "tmpfs", "target": "/tmp", "readonly": False,
-                   "tmpfs_options": {"size": SCRATCH_BYTES}}],
+        # The only writable paths: one tmpfs each, of its size, writable by any user (as /tmp is). Docker's
+        # runtime (runc) gives a tmpfs over a directory the image already has that directory's mode instead.
+        "mount": [{"type": "tmpfs", "target": w.path, "readonly": False,
+                   "tmpfs_options": {"size": w.bytes, "mode": TMPFS_MODE}} for w in service.runtime.writable_paths],
         "cap_drop": ["all"],
         "security_opt": ["no-new-privileges"],
         "healthchecks": {"disable": False},  # keep the image's own HEALTHCHECK
@@ -120,10 +139,14 @@ def task(service: ServiceSettings, image: str) -> dict[str, Any]:
     }
     if service.port is not None:
         config["ports"] = [HTTP_PORT]
-    return {
+    runtime = service.runtime
+    if runtime.command is not None:
+        config["entrypoint"] = list(runtime.command)
+    if runtime.args is not None:
+        config["args"] = list(runtime.args)
+    spec: dict[str, Any] = {
         "Name": service.name,
         "Driver": "docker",
-        "User": RUN_AS,
         "Config": config,
         "Env": _environment(service),
         "Resources": {"CPU": mhz(service.cpu), "MemoryMB": service.memory},
@@ -131,6 +154,10 @@ def task(service: ServiceSettings, image: str) -> dict[str, Any]:
         "KillTimeout": 30 * SECOND,
         "LogConfig": {"MaxFiles": 3, "MaxFileSizeMB": 10},
     }
+    if runtime.run_as_user is not None:  # the image's own numeric user, or the service's runAsUser
+        spec["User"] = (str(runtime.run_as_user) if runtime.run_as_group is None
+                        else f"{runtime.run_as_user}:{runtime.run_as_group}")
+    return spec
 
 
 def group(settings: AppSettings, service: ServiceSettings, image: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 
 from dockyard.targets.nomad import job as nomad_job
+from dockyard.app import image_users
 from dockyard.app.image_source import ResolvedRelease
 from dockyard.config import AppSettings
 
@@ -71,7 +72,7 @@ class NomadApp(pulumi.ComponentResource):
 def deploy(settings: AppSettings, release: ResolvedRelease, project_dir: Path) -> None:
     nomad = settings.nomad
     label = f"{release.source}:{release.version if release.version is not None else 'latest'}"
-    spec = release.images.apply(lambda images: nomad_job.job(settings, images, label))
+    spec = release.images.apply(lambda images: nomad_job.job(image_users.with_images(settings, images), images, label))
     job_id = nomad_job.job_id(settings.stack)
     render_dir = (project_dir / nomad.render_dir).resolve() if nomad.render_dir else None
     app = NomadApp("nomad", NomadAppArgs(settings=settings, spec=spec,

@@ -40,3 +40,12 @@ def test_no_code_outside_the_mapping_asks_which_target_a_stack_uses() -> None:
 def test_no_module_of_infra_is_over_400_lines() -> None:
     long = {str(p.relative_to(INFRA)): n for p in INFRA.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
     assert long == {}
+
+
+def test_the_readme_layout_names_every_module_of_infra() -> None:
+    readme = (INFRA.parent / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):readme.index("## Adding a target")]
+    modules = sorted({p.name for p in INFRA.rglob("*.py") if p.name != "__init__.py"})
+    assert [m for m in modules if m not in layout] == []
+    folders = sorted({p.parent.name + "/" for p in INFRA.rglob("__init__.py") if p.parent != INFRA})
+    assert [f for f in folders if f not in layout] == []

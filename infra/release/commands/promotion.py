@@ -125,6 +125,7 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
 
     `wanted` None (a stack-following environment): what the stack reports deploying is what is verified.
     """
+    targets.of(env.settings).preflight(ctx, env)  # done already by promote and rollback: then it costs nothing
     ctx.log(f"Deploying {env.name}{f' (release {version})' if version else ''}...")
     result = ctx.deployer.up(env.name)
     if store is not None and version is not None:
@@ -190,6 +191,8 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
                          recorded=source.release.verified, commit=_commit(source.release))
     for change in changes:
         ctx.log(f"  {change.service}: {change.old or '(none)'} -> {change.new}")
+    if deploy:
+        targets.of(env.settings).preflight(ctx, env)  # credentials that cannot be used: refused before writing
     require_confirmation(ctx, f"Promote {source.label} -> {env_name}?", yes=yes)
     release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=source.label,
                       commit=_commit(source.release), by=ctx.user, reason=reason, at=ctx.timestamp(),
@@ -302,6 +305,8 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
     proven = trust.check(ctx, env, changed, verb="rolled back", recorded=target.release.verified,
                          commit=target.release.commit)
     carried = {s: v for s, v in target.release.verified.items() if s in changed}
+    if deploy:
+        targets.of(env.settings).preflight(ctx, env)
     require_confirmation(ctx, f"Roll {env_name} back to release {to}?", yes=yes)
     release = Release(images={s: ImageRef.parse_pinned(r) for s, r in images.items()}, source=f"rollback:v{to}",
                       commit=target.release.commit, by=ctx.user,

@@ -203,6 +203,10 @@ def verify_stack(settings: AppSettings, outputs: Mapping[str, Any], wanted: Mapp
 
 def preflight(settings: AppSettings, kubeconfig: str | None) -> None:
     """Before `up`: the kubeconfig exists and dockyard can log in with it (BadInput naming the user and fix)."""
+    if not kubeconfig and settings.kubernetes.kubeconfig is not None:
+        raise BadInput(f"dockyard:kubernetes.kubeconfig of stack {settings.stack} could not be read (pulumi "
+                       "config get failed to decrypt it)", hint="check the stack's secrets provider (e.g. "
+                                                                "PULUMI_CONFIG_PASSPHRASE), then retry")
     if not kubeconfig:
         raise BadInput("no kubeconfig for the cluster: dockyard:kubernetes.kubeconfig is not set and neither "
                        "KUBECONFIG nor ~/.kube/config names one",

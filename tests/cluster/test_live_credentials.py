@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,18 @@ def test_the_documented_role_is_enough_and_one_permission_less_fails_cleanly_wit
         # The engine's apply went through: what runs is the release dockyard could not verify.
         deployment = json.loads(kubectl("get", "deployment", "web", "-n", namespace, "-o", "json"))
         assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == other
+        # The documented Role again: it also lets the engine delete everything (a destroy, as a service
+        # removed from the stack would), waiting for each object to be gone.
+        apply(tmp_path, yaml.safe_load(ROLE.read_text()) | {"metadata": role["metadata"]})
+        destroyed = ws.pulumi("destroy", "--yes", "--skip-preview", "-s", "dev", check=False)
+        assert destroyed.returncode == 0, destroyed.stderr[-3000:] + destroyed.stdout[-3000:]
+        until = time.monotonic() + 120  # a Deployment goes once its pods have
+        while json.loads(kubectl("get", "deployments,services,serviceaccounts,networkpolicies", "-n", namespace,
+                                 "-l", "app.kubernetes.io/name=web", "-o", "json"))["items"]:
+            assert time.monotonic() < until, "the destroy left web's objects behind"
+            time.sleep(1)
     finally:
-        set_stack_kubeconfig(ws, "dev", ws.kubeconfig.read_text())  # the fixture's destroy, as the admin
-        ws.remove_all()
+        # The namespace is the administrator's: delete it, and drop the stack's state without a destroy
+        # (which would log in as the deployer, whose Role goes with the namespace).
         kubectl("delete", "namespace", namespace, "--wait=false")
+        ws.pulumi("stack", "rm", "--force", "--yes", "-s", "dev", check=False)

@@ -1,5 +1,5 @@
 """dockyard: run the registry stack or an app stack, as `dockyard:role` says."""
 
-from infra.program import main
+from dockyard.program import main
 
 main()

@@ -62,7 +62,7 @@ def best_of(fn: Callable[[], Any], repeat: int = 3) -> float:
 
 
 def program_under_mocks() -> list[Row]:
-    from infra.program import main
+    from dockyard.program import main
     from tests.support.pulumi_harness import ECR_HOST, DockyardMocks, fake_digest, run_program
 
     def services(n: int) -> list[str]:
@@ -118,7 +118,7 @@ def program_under_mocks() -> list[Row]:
 def real_engine() -> list[Row]:
     import yaml
 
-    from infra.release.commands import build_local as local
+    from dockyard.release.commands import build_local as local
 
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -186,11 +186,11 @@ def command_start() -> list[Row]:
         return statistics.median(samples)
 
     boto3_import = timed(python, "-c", "import boto3")
-    help_time = timed(python, "-m", "infra.release.cli", "--help")
+    help_time = timed(python, "-m", "dockyard.release.cli", "--help")
     rows: list[Row] = [("python -c 'import boto3' (baseline)", f"{boto3_import * 1000:.0f} ms", "-", "-", "-"),
                        ("dockyard --help", f"{help_time * 1000:.0f} ms", "import boto3",
                         f"{help_time / boto3_import:.2f}", "<= 1.5")]
-    heavy = subprocess.run([python, "-c", "import sys, infra.release.cli, infra.release.commands.inspect; "
+    heavy = subprocess.run([python, "-c", "import sys, dockyard.release.cli, dockyard.release.commands.inspect; "
                             "print(sorted(m for m in sys.modules if m.startswith(('pulumi_aws', 'pulumi_kubernetes', "
                             "'pulumi_docker'))))"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     rows.append(("provider SDKs imported by the command", heavy or "[]", "-", "-", "none"))
@@ -199,7 +199,7 @@ def command_start() -> list[Row]:
         env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1",
                "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
         seed_release(env, project)
-        status = timed(python, "-m", "infra.release.cli", "status", "dev", "prod", "--json", "--project-dir",
+        status = timed(python, "-m", "dockyard.release.cli", "status", "dev", "prod", "--json", "--project-dir",
                        str(project), env=env)
         rows.append(("dockyard status --json (moto server, 2 envs)", f"{status * 1000:.0f} ms", "import boto3",
                      f"{status / boto3_import:.2f}", "-"))
@@ -248,11 +248,11 @@ def seed_release(env: dict[str, str], project: Path) -> None:
 def aws_calls() -> list[Row]:
     import boto3
 
-    from infra.release.commands import inspect
+    from dockyard.release.commands import inspect
 
-    from infra.release.commands import promotion
-    from infra.release.context import Context
-    from infra.release.project import Project
+    from dockyard.release.commands import promotion
+    from dockyard.release.context import Context
+    from dockyard.release.project import Project
 
     # The fewest calls each operation can make with SSM as the store:
     # promote: read the source, read the target, read the hold, write. rollback: read, write, hold.
@@ -297,7 +297,7 @@ def ecs_watch_calls() -> list[Row]:
     import boto3
     from botocore.stub import Stubber
 
-    from infra.targets.ecs import rollout as ecs_deploy
+    from dockyard.targets.ecs import rollout as ecs_deploy
 
     cluster = "arn:aws:ecs:us-east-1:123456789012:cluster/bench"
     digest = "sha256:" + "a" * 64
@@ -346,9 +346,9 @@ def local_builds() -> list[Row]:
     """`dockyard build --local` with nothing changed: builds and pushes (counts), time beside a plain docker build."""
     import shutil
 
-    from infra.release.context import Context
-    from infra.release.registries.local_build import build_local
-    from infra.release.project import Project
+    from dockyard.release.context import Context
+    from dockyard.release.registries.local_build import build_local
+    from dockyard.release.project import Project
     from tests.release.conftest import FakeEngine
 
     registry = os.environ.get("DOCKYARD_REGISTRY")
@@ -551,7 +551,7 @@ def main() -> None:
     table = render(rows)
     print(table)
     engine = subprocess.run(["pulumi", "version"], capture_output=True, text=True,
-                            env={**os.environ, **__import__("infra.release.commands.build_local", fromlist=["x"]).local_engine_env(
+                            env={**os.environ, **__import__("dockyard.release.commands.build_local", fromlist=["x"]).local_engine_env(
                                 Path(tempfile.gettempdir()) / "dockyard-bench-state", ROOT)}).stdout.strip()
     header = [
         "# dockyard benchmarks", "",

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.config import BuildSettings
-from infra.errors import ConfigError
+from dockyard.config import BuildSettings
+from dockyard.errors import ConfigError
 
 # Build argument every image receives, so `/version` can tell which commit it was built from.
 COMMIT_ARG = "COMMIT_SHA"

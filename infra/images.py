@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from infra.errors import ImageRefError
+from dockyard.errors import ImageRefError
 
 DOCKER_HUB = "docker.io"
 

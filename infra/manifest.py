@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.errors import BadInput, ImageRefError, ManifestError
-from infra.images import ImageRef
-from infra.naming import validate_service_name
+from dockyard.errors import BadInput, ImageRefError, ManifestError
+from dockyard.images import ImageRef
+from dockyard.naming import validate_service_name
 
 SCHEMA = 1
 _OPTIONAL_TEXT = ("source", "commit", "by", "reason", "at")

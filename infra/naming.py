@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from infra.errors import BadInput
+from dockyard.errors import BadInput
 
 BRANCH_PREFIX = "branch-"
 HASH_LENGTH = 6

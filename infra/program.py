@@ -7,8 +7,8 @@ from pathlib import Path
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from infra import config
-from infra.errors import DockyardError
+from dockyard import config
+from dockyard.errors import DockyardError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -41,10 +41,10 @@ def load_settings() -> config.Settings:
 def main() -> None:
     settings = load_settings()
     if isinstance(settings, config.RegistrySettings):
-        from infra.registry import run as run_registry
+        from dockyard.registry import run as run_registry
 
         run_registry(settings, project_dir=PROJECT_DIR)
     else:
-        from infra.app import run as run_app
+        from dockyard.app import run as run_app
 
         run_app(settings, project_dir=PROJECT_DIR)

@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from infra import naming
-from infra.errors import BadInput, ConfigError
+from dockyard import naming
+from dockyard.errors import BadInput, ConfigError
 
 # The `dockyard` command reads stack files without decrypting them: a secret value
 # arrives as this sentinel, and text checks accept it (the engine checks the real value).

@@ -296,7 +296,7 @@ WORKLOADS = ("kubernetes:apps/v1:Deployment",)
 
 
 def k8s_restricted(p: dict, _: RuleContext) -> list[str]:
-    from infra.targets.kubernetes.pod_security import restricted_violations
+    from dockyard.targets.kubernetes.pod_security import restricted_violations
 
     pod = _pod_spec(p)
     return restricted_violations(pod) if pod is not None else ["no pod template"]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pulumi
 
-from infra import targets
-from infra.app import image_source
-from infra.config import AppSettings
+from dockyard import targets
+from dockyard.app import image_source
+from dockyard.config import AppSettings
 
 # Branch stacks run the least that still works: one task, the smallest Fargate size.
 EPHEMERAL_SIZE = {"cpu": 256, "memory": 512, "desired_count": 1, "min_count": 1, "max_count": 2}

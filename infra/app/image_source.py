@@ -14,11 +14,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import AppSettings
-from infra.errors import DockyardError, ImageRefError, ManifestError
-from infra.images import ImageRef
-from infra.manifest import Release
-from infra.release_layout import VERSIONS_DIR, parse_version_filename
+from dockyard.config import AppSettings
+from dockyard.errors import DockyardError, ImageRefError, ManifestError
+from dockyard.images import ImageRef
+from dockyard.manifest import Release
+from dockyard.release_layout import VERSIONS_DIR, parse_version_filename
 
 
 @dataclass(frozen=True)

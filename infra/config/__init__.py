@@ -16,16 +16,16 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from infra import naming
-from infra.config.app import app_settings
-from infra.config.keys import APP_KEYS, COMMON_KEYS, NAMESPACE, REGISTRY_KEYS, SERVICE_KEYS
-from infra.config.registry import registry_settings
-from infra.config.settings import (AppSettings, BuildSettings, OciRegistry, RegistrySettings, ServiceSettings,
-                                   Settings, rule_priority)
-from infra.errors import BadInput, ConfigError
-from infra.targets.ecs.config import DatabaseSettings, NetworkSettings, SharedDatabase
-from infra.targets.kubernetes.config import KubernetesSettings, SecretDatabaseSettings
-from infra.validation import ENCRYPTED, choice, decode, parameter
+from dockyard import naming
+from dockyard.config.app import app_settings
+from dockyard.config.keys import APP_KEYS, COMMON_KEYS, NAMESPACE, REGISTRY_KEYS, SERVICE_KEYS
+from dockyard.config.registry import registry_settings
+from dockyard.config.settings import (AppSettings, BuildSettings, OciRegistry, RegistrySettings, ServiceSettings,
+                                      Settings, rule_priority)
+from dockyard.errors import BadInput, ConfigError
+from dockyard.targets.ecs.config import DatabaseSettings, NetworkSettings, SharedDatabase
+from dockyard.targets.kubernetes.config import KubernetesSettings, SecretDatabaseSettings
+from dockyard.validation import ENCRYPTED, choice, decode, parameter
 
 __all__ = ["APP_KEYS", "COMMON_KEYS", "ENCRYPTED", "NAMESPACE", "REGISTRY_KEYS", "SERVICE_KEYS", "AppSettings",
            "BuildSettings", "DatabaseSettings", "KubernetesSettings", "NetworkSettings", "OciRegistry",

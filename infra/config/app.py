@@ -6,17 +6,17 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from infra import naming, targets
-from infra.config.services import check_routing, merged_services, service
-from infra.config.keys import LOG_RETENTION_DAYS
-from infra.config.settings import AppSettings
-from infra.config.trust import parse_trust
-from infra.errors import ConfigError
-from infra.targets.ecs import deployment as deployment_settings
-from infra.targets.ecs.config import network
-from infra.targets.kubernetes.config import kubernetes
-from infra.targets.nomad.config import parse as parse_nomad
-from infra.validation import boolean, choice, decode, integer, mapping, matches, qualified_stack, text
+from dockyard import naming, targets
+from dockyard.config.services import check_routing, merged_services, service
+from dockyard.config.keys import LOG_RETENTION_DAYS
+from dockyard.config.settings import AppSettings
+from dockyard.config.trust import parse_trust
+from dockyard.errors import ConfigError
+from dockyard.targets.ecs import deployment as deployment_settings
+from dockyard.targets.ecs.config import network
+from dockyard.targets.kubernetes.config import kubernetes
+from dockyard.targets.nomad.config import parse as parse_nomad
+from dockyard.validation import boolean, choice, decode, integer, mapping, matches, qualified_stack, text
 
 _CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
 

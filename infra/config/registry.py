@@ -6,13 +6,13 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from infra.config.keys import BUILDERS, PLATFORMS, REGISTRY_KINDS, all_service_keys
-from infra.config.services import merged_services
-from infra.config.settings import BuildSettings, OciRegistry, RegistrySettings
-from infra.errors import ConfigError, ImageRefError
-from infra.images import ImageRef, is_digest
-from infra.validation import (ENV_NAME, boolean, choice, integer, known_keys, mapping, matches, service_name,
-                              string_map, text)
+from dockyard.config.keys import BUILDERS, PLATFORMS, REGISTRY_KINDS, all_service_keys
+from dockyard.config.services import merged_services
+from dockyard.config.settings import BuildSettings, OciRegistry, RegistrySettings
+from dockyard.errors import ConfigError, ImageRefError
+from dockyard.images import ImageRef, is_digest
+from dockyard.validation import (ENV_NAME, boolean, choice, integer, known_keys, mapping, matches, service_name,
+                                 string_map, text)
 
 def registry_settings(values: dict[str, Any], stack: str, release_parameter: str,
               discovered: Collection[str]) -> RegistrySettings:

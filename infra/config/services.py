@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from infra import naming
-from infra.config.keys import FARGATE_SIZES, PLATFORMS, all_service_keys
-from infra.config.settings import ServiceSettings
-from infra.errors import ConfigError
-from infra.targets import Target
-from infra.validation import (ENV_NAME, HOSTNAME, HTTP_PATH, boolean, choice, command, fail, integer, known_keys,
-                              mapping, matches, ranges, service_name, string_map)
+from dockyard import naming
+from dockyard.config.keys import FARGATE_SIZES, PLATFORMS, all_service_keys
+from dockyard.config.settings import ServiceSettings
+from dockyard.errors import ConfigError
+from dockyard.targets import Target
+from dockyard.validation import (ENV_NAME, HOSTNAME, HTTP_PATH, boolean, choice, command, fail, integer, known_keys,
+                                 mapping, matches, ranges, service_name, string_map)
 
 def merged_services(values: Mapping[str, Any], default: dict[str, Any] | None) -> dict[str, Any] | None:
     """`services` (or `default`) with this stack's `serviceOverrides` merged over it.

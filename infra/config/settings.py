@@ -1,4 +1,4 @@
-"""The settings each stack role runs with: frozen dataclasses that `infra.config.load` returns (pure)."""
+"""The settings each stack role runs with: frozen dataclasses that `dockyard.config.load` returns (pure)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from infra import naming
-from infra.config.trust import TrustPolicy
-from infra.targets.ecs.config import DatabaseSettings, NetworkSettings, SharedDatabase
-from infra.targets.ecs.deployment import DeploymentSettings
-from infra.targets.kubernetes.config import KubernetesSettings, SecretDatabaseSettings
-from infra.targets.nomad.config import NomadSettings
+from dockyard import naming
+from dockyard.config.trust import TrustPolicy
+from dockyard.targets.ecs.config import DatabaseSettings, NetworkSettings, SharedDatabase
+from dockyard.targets.ecs.deployment import DeploymentSettings
+from dockyard.targets.kubernetes.config import KubernetesSettings, SecretDatabaseSettings
+from dockyard.targets.nomad.config import NomadSettings
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from infra.errors import ConfigError
+from dockyard.errors import ConfigError
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 CHECKS = ("signature", "attestation")

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pulumi
 
-from infra.build_inputs import BuildInputs, resolve_build
-from infra.config import RegistrySettings
-from infra.errors import ConfigError
-from infra.images import ImageRef
-from infra.registry.image import ServiceImage, ServiceImageArgs
-from infra.registry.release_parameter import ReleaseParameter, ReleaseParameterArgs
-from infra.registry.repository import EcrRepository, EcrRepositoryArgs
+from dockyard.build_inputs import BuildInputs, resolve_build
+from dockyard.config import RegistrySettings
+from dockyard.errors import ConfigError
+from dockyard.images import ImageRef
+from dockyard.registry.image import ServiceImage, ServiceImageArgs
+from dockyard.registry.release_parameter import ReleaseParameter, ReleaseParameterArgs
+from dockyard.registry.repository import EcrRepository, EcrRepositoryArgs
 
 
 def resolve_builds(settings: RegistrySettings, project_dir: Path) -> dict[str, BuildInputs]:

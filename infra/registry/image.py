@@ -19,8 +19,8 @@ from pathlib import Path
 import pulumi
 import pulumi_docker as docker
 
-from infra.build_inputs import BuildInputs
-from infra.images import ImageRef, is_digest, pin
+from dockyard.build_inputs import BuildInputs
+from dockyard.images import ImageRef, is_digest, pin
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.images import ImageRef
-from infra.manifest import Release
+from dockyard.images import ImageRef
+from dockyard.manifest import Release
 
 
 def registry_manifest(images: Mapping[str, str]) -> str:

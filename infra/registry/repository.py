@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import naming
-from infra.registry.lifecycle import lifecycle_policy
+from dockyard import naming
+from dockyard.registry.lifecycle import lifecycle_policy
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import typer
 
-from infra.errors import BadInput, DockyardError
+from dockyard.errors import BadInput, DockyardError
 
 app = typer.Typer(
     name="dockyard",
@@ -71,9 +71,9 @@ def _log(line: str) -> None:
 
 def make_context(project_dir: Path | None) -> Any:
     """The Context commands run with; tests replace this to inject a fake engine."""
-    from infra.release.context import Context
-    from infra.release.engine import AutomationDeployer
-    from infra.release.project import Project
+    from dockyard.release.context import Context
+    from dockyard.release.engine import AutomationDeployer
+    from dockyard.release.project import Project
 
     project = Project.find((project_dir or Path.cwd()).resolve())
     confirm = (lambda question: typer.confirm(question, err=True)) if sys.stdin.isatty() else None
@@ -97,7 +97,7 @@ def _render_table(header: list[str], rows: list[list[str]]) -> None:
 
 def run(operation: Callable[[Any], Any], *, as_json: bool, project_dir: Path | None, debug: bool) -> None:
     """Run one operation; print its result, or one error line (and hint), and exit with the documented code."""
-    from infra.release.failures import as_dockyard_error
+    from dockyard.release.failures import as_dockyard_error
 
     try:
         result = operation(make_context(project_dir))
@@ -144,12 +144,12 @@ def build(
 
         run(refuse, as_json=as_json, project_dir=project_dir, debug=debug)
     if local:
-        from infra.release.registries.local_build import build_local
+        from dockyard.release.registries.local_build import build_local
 
         run(lambda ctx: build_local(ctx, services=service, push_only=push_only, against=against),
             as_json=as_json, project_dir=project_dir, debug=debug)
         return
-    from infra.release.commands.build import build as build_registry
+    from dockyard.release.commands.build import build as build_registry
 
     run(build_registry, as_json=as_json, project_dir=project_dir, debug=debug)
 
@@ -165,7 +165,7 @@ def promote(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Promote SRC's current release into ENV: write it, deploy it, verify it."""
-    from infra.release.commands import promotion
+    from dockyard.release.commands import promotion
 
     run(lambda ctx: promotion.promote(ctx, env, source, services=service, reason=reason, deploy=not no_deploy,
                                       yes=yes, release_hold=release_hold, auto_rollback=not no_rollback),
@@ -180,7 +180,7 @@ def rollback(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Point ENV back at an earlier release, without rebuilding; holds ENV against promotions."""
-    from infra.release.commands import promotion
+    from dockyard.release.commands import promotion
 
     run(lambda ctx: promotion.rollback(ctx, env, to=to, services=service, reason=reason, deploy=not no_deploy,
                                        yes=yes),
@@ -194,7 +194,7 @@ def abort(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Stop ENV's in-flight ECS deployments with rollback; record its newest release as aborted; holds ENV."""
-    from infra.release.commands import abort as aborting
+    from dockyard.release.commands import abort as aborting
 
     run(lambda ctx: aborting.abort(ctx, env, reason=reason, yes=yes), as_json=as_json, project_dir=project_dir,
         debug=debug)
@@ -207,7 +207,7 @@ def deploy(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Deploy ENV's current release (pulumi up), then verify what runs."""
-    from infra.release.commands import promotion
+    from dockyard.release.commands import promotion
 
     run(lambda ctx: promotion.deploy(ctx, env, preview=preview), as_json=as_json, project_dir=project_dir,
         debug=debug)
@@ -219,7 +219,7 @@ def status(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Per environment and service: wanted release and digest, deployed, known-good, drift."""
-    from infra.release.commands import inspect
+    from dockyard.release.commands import inspect
 
     run(lambda ctx: inspect.status(ctx, envs or []), as_json=as_json, project_dir=project_dir, debug=debug)
 
@@ -231,7 +231,7 @@ def history(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """ENV's releases, newest first, with their labels."""
-    from infra.release.commands import inspect
+    from dockyard.release.commands import inspect
 
     run(lambda ctx: inspect.history(ctx, env, limit), as_json=as_json, project_dir=project_dir, debug=debug)
 
@@ -247,7 +247,7 @@ def branch_up(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Create or update the branch's stack from BASE's release and deploy it."""
-    from infra.release.commands import branches
+    from dockyard.release.commands import branches
 
     run(lambda ctx: branches.up(ctx, branch, base=base, images=image), as_json=as_json,
         project_dir=project_dir, debug=debug)
@@ -259,7 +259,7 @@ def branch_preview(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Print the branch stack's change set (a pull-request comment body)."""
-    from infra.release.commands import branches
+    from dockyard.release.commands import branches
 
     run(lambda ctx: branches.preview(ctx, branch), as_json=as_json, project_dir=project_dir, debug=debug)
 
@@ -271,7 +271,7 @@ def branch_destroy(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Destroy the branch stack, remove it, its config file and its release."""
-    from infra.release.commands import branches
+    from dockyard.release.commands import branches
 
     run(lambda ctx: branches.destroy(ctx, branch, base=base), as_json=as_json, project_dir=project_dir,
         debug=debug)
@@ -285,7 +285,7 @@ def branch_gc(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Destroy branch stacks whose branch is gone (or that sat idle too long)."""
-    from infra.release.commands import branches
+    from dockyard.release.commands import branches
 
     run(lambda ctx: branches.gc(ctx, keep=keep, idle_for=idle_for, base=base), as_json=as_json,
         project_dir=project_dir, debug=debug)
@@ -299,12 +299,12 @@ def demo(
     as_json: bool = JSON, project_dir: Optional[Path] = PROJECT, debug: bool = DEBUG,
 ) -> None:
     """Walk the whole release story on the real engine and a local backend."""
-    from infra.release.commands.demo import run_demo
+    from dockyard.release.commands.demo import run_demo
 
     def story(ctx: Any) -> Any:
         result = run_demo(ctx.project.dir, (workdir or ctx.project.dir / ".dockyard" / "demo").resolve(), _log)
         if nomad:
-            from infra.release.commands.demo_nomad import chapter
+            from dockyard.release.commands.demo_nomad import chapter
 
             chapter(result, _log)
         return result

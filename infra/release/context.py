@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from infra.errors import BadInput, DockyardError
-from infra.manifest import Release
-from infra.release.engine import Deployer
-from infra.release.registries.oci import RegistryClients
-from infra.release.project import REGISTRY, Environment, Project
-from infra.release.stores.base import ReleaseStore
+from dockyard.errors import BadInput, DockyardError
+from dockyard.manifest import Release
+from dockyard.release.engine import Deployer
+from dockyard.release.registries.oci import RegistryClients
+from dockyard.release.project import REGISTRY, Environment, Project
+from dockyard.release.stores.base import ReleaseStore
 
 
 class AwsClients:

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from infra.errors import BadInput, Conflict, DockyardError
+from dockyard.errors import BadInput, Conflict, DockyardError
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class AutomationDeployer:
         if self.engine_log is None:
             yield self.log
             return
-        from infra.release.progress import heartbeat
+        from dockyard.release.progress import heartbeat
 
         self.engine_log.parent.mkdir(parents=True, exist_ok=True)
         with self.engine_log.open("a") as sink:
@@ -137,9 +137,9 @@ class AutomationDeployer:
 
     def _hidden(self, stack: str) -> tuple[str, ...]:
         """Environment variables the stack's target keeps from the engine (see Target.hidden_environment)."""
-        from infra import targets
-        from infra.config import AppSettings
-        from infra.release.project import Project
+        from dockyard import targets
+        from dockyard.config import AppSettings
+        from dockyard.release.project import Project
 
         try:
             settings = Project(self.project_dir).environment(stack).settings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.errors import BadInput, Conflict, DockyardError
+from dockyard.errors import BadInput, Conflict, DockyardError
 
 
 def as_dockyard_error(err: BaseException) -> DockyardError:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from infra.errors import DockyardError
+from dockyard.errors import DockyardError
 
 HEARTBEAT_SECONDS = 20.0
 

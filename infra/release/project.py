@@ -10,11 +10,11 @@ from typing import Any
 
 import yaml
 
-from infra import config, naming
-from infra.config import AppSettings, RegistrySettings
-from infra.errors import BadInput, ConfigError
-from infra.release.stores.file import FileStore
-from infra.release.stores.base import ReleaseStore
+from dockyard import config, naming
+from dockyard.config import AppSettings, RegistrySettings
+from dockyard.errors import BadInput, ConfigError
+from dockyard.release.stores.file import FileStore
+from dockyard.release.stores.base import ReleaseStore
 
 PROJECT_FILE = "Pulumi.yaml"
 REGISTRY = "registry"
@@ -95,7 +95,7 @@ class Project:
             assert isinstance(env.settings, AppSettings)
             return FileStore(self.dir / env.settings.release_dir, where=f"release store {env.settings.release_dir}")
         if env.store_kind == "ssm":
-            from infra.release.stores.ssm import SsmStore
+            from dockyard.release.stores.ssm import SsmStore
 
             return SsmStore(ssm_client(), env.settings.release_parameter)
         raise BadInput(f"{env.name} follows the registry stack and has no release history",

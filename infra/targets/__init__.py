@@ -18,14 +18,14 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infra.errors import BadInput, ConfigError
+from dockyard.errors import BadInput, ConfigError
 
 if TYPE_CHECKING:
-    from infra.app.image_source import ResolvedRelease
-    from infra.config import AppSettings, ServiceSettings
-    from infra.release.context import Context
-    from infra.release.project import Environment
-    from infra.release.stores.base import ReleaseStore
+    from dockyard.app.image_source import ResolvedRelease
+    from dockyard.config import AppSettings, ServiceSettings
+    from dockyard.release.context import Context
+    from dockyard.release.project import Environment
+    from dockyard.release.stores.base import ReleaseStore
 
 # dockyard:target -> the package implementing it; the first is the default.
 NAMES = ("ecs", "kubernetes", "nomad")
@@ -102,7 +102,7 @@ def for_name(name: str) -> Target:
     """The implementation of `dockyard:target` `name` (validated by the configuration)."""
     if name not in NAMES:
         raise ConfigError(f"dockyard:target: got {name!r}; expected one of {', '.join(NAMES)}")
-    module = importlib.import_module(f"infra.targets.{name}.target")
+    module = importlib.import_module(f"dockyard.targets.{name}.target")
     return module.TARGET
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from infra.config import AppSettings
-from infra.errors import DockyardError
+from dockyard.config import AppSettings
+from dockyard.errors import DockyardError
 
 
 class VerificationFailed(DockyardError):

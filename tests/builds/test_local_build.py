@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.images import ImageRef
-from infra.release.context import Context
-from infra.release.registries.local_build import build_local
-from infra.release.registries.oci import OciClient
-from infra.release.project import Project
+from dockyard.images import ImageRef
+from dockyard.release.context import Context
+from dockyard.release.registries.local_build import build_local
+from dockyard.release.registries.oci import OciClient
+from dockyard.release.project import Project
 from tests.release.conftest import FakeEngine
 from tests.support.container_engine import require_engine
 from tests.support.oci_registry import start_registry
@@ -107,8 +107,8 @@ def test_against_an_environment_lists_the_services_whose_digest_differs(project,
         "dockyard:role": "app", "dockyard:target": "kubernetes", "dockyard:imageSource": "file",
         "dockyard:services": {"web": {"port": 8080}, "worker": {}},
         "dockyard:kubernetes": {"renderDir": "rendered"}}}))
-    from infra.manifest import Release
-    from infra.release.stores.file import FileStore
+    from dockyard.manifest import Release
+    from dockyard.release.stores.file import FileStore
     FileStore(release_dir, where="dev").append(Release.from_dict({"schema": 1, "images": first["images"]}),
                                                expected=None)
     app = project / "images" / "web" / "app.py"

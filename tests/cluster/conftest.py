@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from infra.targets.kubernetes import verify as kube_verify
+from dockyard.targets.kubernetes import verify as kube_verify
 from tests.e2e.conftest import PROJECT_DIR, Workspace
 from tests.support.container_engine import base_image, require_engine
 

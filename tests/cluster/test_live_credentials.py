@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.targets.kubernetes import manifests
+from dockyard.targets.kubernetes import manifests
 from tests.cluster.conftest import kubectl, pod_digests
 from tests.e2e.conftest import PROJECT_DIR
 

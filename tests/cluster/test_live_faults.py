@@ -108,7 +108,7 @@ def test_a_deployment_the_restricted_profile_refuses_is_refused_by_admission_and
     (program / "__main__.py").write_text(f"""
 import runpy, sys
 sys.path.insert(0, {str(PROJECT_DIR)!r})
-from infra.targets.kubernetes import manifests as k8s_manifests
+from dockyard.targets.kubernetes import manifests as k8s_manifests
 _pod_spec = k8s_manifests.pod_spec
 def pod_spec(*args, **kwargs):
     spec = _pod_spec(*args, **kwargs)

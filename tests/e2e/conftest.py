@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.release.commands.demo import SERVICES, app_config
+from dockyard.release.commands.demo import SERVICES, app_config
 from tests.support.engine_project import EngineProject
 from tests.support.oci_registry import LocalRegistry, start_registry
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-DOCKYARD = [sys.executable, "-m", "infra.release.cli"]
+DOCKYARD = [sys.executable, "-m", "dockyard.release.cli"]
 
 
 class Workspace(EngineProject):

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from infra.images import ImageRef
-from infra.release.registries.oci import OciClient
+from dockyard.images import ImageRef
+from dockyard.release.registries.oci import OciClient
 from tests.e2e.conftest import PROJECT_DIR, rendered_deployments
 from tests.support.container_engine import require_engine
 
@@ -25,7 +25,7 @@ def test_demo_builds_real_images_and_every_release_names_digests_the_registry_se
     if not os.environ.get("DOCKYARD_REGISTRY"):
         pytest.skip("no registry: DOCKYARD_REGISTRY is not set (./scripts/engine up starts one)")
     workdir = tmp_path / "demo"
-    proc = subprocess.run([sys.executable, "-m", "infra.release.cli", "demo", "--json", "--dir", str(workdir)],
+    proc = subprocess.run([sys.executable, "-m", "dockyard.release.cli", "demo", "--json", "--dir", str(workdir)],
                           capture_output=True, text=True, cwd=PROJECT_DIR, timeout=1500,
                           env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)})
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -76,7 +76,7 @@ def _check_live(result: dict, workdir) -> None:
 
     assert result["environments"]["prod"]["namespace"] == "shop-prod"
     status = json.loads(subprocess.run(
-        [sys.executable, "-m", "infra.release.cli", "status", "--json", "--project-dir", str(workdir)],
+        [sys.executable, "-m", "dockyard.release.cli", "status", "--json", "--project-dir", str(workdir)],
         capture_output=True, text=True, cwd=PROJECT_DIR, timeout=300, check=True,
         env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)}).stdout)["environments"]
     for env in ("prod", "dev"):

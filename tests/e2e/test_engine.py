@@ -9,7 +9,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from infra.targets.kubernetes.pod_security import restricted_violations
+from dockyard.targets.kubernetes.pod_security import restricted_violations
 from tests.e2e.conftest import image, rendered_deployments
 
 pytestmark = pytest.mark.e2e

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from infra import config
-from infra.targets.nomad import job as nomad_job
-from infra.images import ImageRef
-from infra.manifest import Release
-from infra.release.stores.file import FileStore
+from dockyard import config
+from dockyard.targets.nomad import job as nomad_job
+from dockyard.images import ImageRef
+from dockyard.manifest import Release
+from dockyard.release.stores.file import FileStore
 from tests.nomad.conftest import Agent, Images, Project
 
 pytestmark = pytest.mark.nomad

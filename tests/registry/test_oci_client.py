@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from infra.errors import BadInput
-from infra.release.registries.oci import OciClient, RegistryUnreachable, delete_oci_image
+from dockyard.errors import BadInput
+from dockyard.release.registries.oci import OciClient, RegistryUnreachable, delete_oci_image
 from tests.support.oci_registry import free_port, start_registry
 
 

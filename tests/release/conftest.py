@@ -12,12 +12,12 @@ import yaml
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from infra.errors import Conflict
-from infra.images import is_digest
-from infra.release import cli
-from infra.release.context import AwsClients, Context
-from infra.release.engine import Preview, StackSummary, UpResult
-from infra.release.project import Project
+from dockyard.errors import Conflict
+from dockyard.images import is_digest
+from dockyard.release import cli
+from dockyard.release.context import AwsClients, Context
+from dockyard.release.engine import Preview, StackSummary, UpResult
+from dockyard.release.project import Project
 from tests.support.pulumi_harness import fake_digest
 
 REGION = "us-east-1"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.release.stores.base import DEPLOYED, KNOWN_GOOD
+from dockyard.release.stores.base import DEPLOYED, KNOWN_GOOD
 from tests.release.conftest import images, publish_registry
 from tests.release.test_commands import seed
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from infra.config import load
-from infra.targets import checks as verify
+from dockyard.config import load
+from dockyard.targets import checks as verify
 from tests.release.conftest import REGION, images
 
 ACCOUNT = "123456789012"

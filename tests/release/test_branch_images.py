@@ -8,8 +8,8 @@ import sys
 import boto3
 import pytest
 
-from infra.errors import DockyardError
-from infra.release.registries.branch_images import branch_only
+from dockyard.errors import DockyardError
+from dockyard.release.registries.branch_images import branch_only
 from tests.release.conftest import REGION, ref
 
 ACCOUNT = "123456789012"
@@ -156,7 +156,7 @@ def test_nothing_is_removed_when_an_environment_cannot_be_read(dockyard, ecr_ima
 def test_images_outside_ecr_go_to_the_oci_remover_or_are_reported(dockyard, ecr_images, monkeypatch):
     elsewhere = ref("web", "branch-build")  # ghcr.io
     dockyard("branch", "up", "feature-x", "--image", f"web={elsewhere}")
-    monkeypatch.setitem(sys.modules, "infra.release.registries.oci", None)  # no remover for other registries
+    monkeypatch.setitem(sys.modules, "dockyard.release.registries.oci", None)  # no remover for other registries
     code, out, err = dockyard("branch", "destroy", "feature-x", "--json")
     assert code == 0, err
     assert out["removedImages"] == []
@@ -172,7 +172,7 @@ def test_images_outside_ecr_are_removed_by_the_oci_remover(dockyard, ecr_images,
         def delete_oci_image(reference: str) -> None:
             registry.remove(reference)
 
-    monkeypatch.setitem(sys.modules, "infra.release.registries.oci", Oci)
+    monkeypatch.setitem(sys.modules, "dockyard.release.registries.oci", Oci)
     dockyard("branch", "up", "feature-x", "--image", f"web={elsewhere}")
     code, out, err = dockyard("branch", "destroy", "feature-x", "--json")
     assert code == 0, err

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import yaml
 
-from infra import naming
+from dockyard import naming
 from tests.release.conftest import REGION, images, ref
 
 OVERRIDE = ref("web", "feature")

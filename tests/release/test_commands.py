@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from infra.release.stores.base import DEPLOYED, KNOWN_GOOD
+from dockyard.release.stores.base import DEPLOYED, KNOWN_GOOD
 from tests.release.conftest import images, publish_registry
 
 
@@ -286,7 +286,7 @@ def test_usage_errors_exit_2_with_one_json_document(tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "infra.release.cli", "rollback", "prod", "--to", "abc", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "dockyard.release.cli", "rollback", "prod", "--to", "abc", "--json"],
                           capture_output=True, text=True, cwd=tmp_path,
                           env={**__import__("os").environ, "PYTHONPATH": str(__import__("pathlib").Path(
                               __file__).resolve().parents[2])})

@@ -12,10 +12,10 @@ import pytest
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
-from infra.images import ImageRef
-from infra.release import cli
-from infra.release.context import AwsClients, Context
-from infra.release.engine import UpResult
+from dockyard.images import ImageRef
+from dockyard.release import cli
+from dockyard.release.context import AwsClients, Context
+from dockyard.release.engine import UpResult
 from tests.release.conftest import REGION, SERVICES, FakeEngine, FakeOciRegistries, images, make_project
 
 ACCOUNT = "123456789012"

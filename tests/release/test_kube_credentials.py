@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from infra.targets.kubernetes import client as kube_client
+from dockyard.targets.kubernetes import client as kube_client
 from tests.release.conftest import SERVICES, publish_registry
 from tests.release.test_commands import seed
 from tests.support.kube_api import KubeApi, deployment, exec_plugin, kubeconfig, plugin_runs, pod

@@ -8,11 +8,11 @@ import threading
 import boto3
 import pytest
 
-from infra.errors import Conflict, DockyardError
-from infra.manifest import Release
-from infra.release.stores.file import FileStore
-from infra.release.stores.ssm import SsmStore
-from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold
+from dockyard.errors import Conflict, DockyardError
+from dockyard.manifest import Release
+from dockyard.release.stores.file import FileStore
+from dockyard.release.stores.ssm import SsmStore
+from dockyard.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold
 from tests.release.conftest import REGION, images
 
 

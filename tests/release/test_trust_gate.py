@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.images import ImageRef
-from infra.manifest import Verification
-from infra.release.trust.gate import Untrusted
+from dockyard.images import ImageRef
+from dockyard.manifest import Verification
+from dockyard.release.trust.gate import Untrusted
 from tests.release.conftest import images, publish_registry
 
 KEY = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"
@@ -48,7 +48,7 @@ class FakeVerifier:
 @pytest.fixture()
 def gate(dockyard, monkeypatch):
     verifier = FakeVerifier()
-    from infra.release import cli
+    from dockyard.release import cli
 
     make = cli.make_context
 

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.errors import BadInput
-from infra.images import ImageRef
-from infra.release.commands import promotion
-from infra.release.context import Context
-from infra.release.registries.oci import OciClient
-from infra.release.project import Project
-from infra.release.trust.signing import Signer, predicate
-from infra.release.trust.gate import find_cosign
-from infra.errors import DockyardError
+from dockyard.errors import BadInput
+from dockyard.images import ImageRef
+from dockyard.release.commands import promotion
+from dockyard.release.context import Context
+from dockyard.release.registries.oci import OciClient
+from dockyard.release.project import Project
+from dockyard.release.trust.signing import Signer, predicate
+from dockyard.release.trust.gate import find_cosign
+from dockyard.errors import DockyardError
 from tests.release.conftest import FakeEngine
 from tests.support.oci_registry import start_registry
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from infra import config
-from infra.errors import ConfigError, ManifestError
-from infra.manifest import Release, Verification
-from infra.config.trust import GITHUB_ISSUER
+from dockyard import config
+from dockyard.errors import ConfigError, ManifestError
+from dockyard.manifest import Release, Verification
+from dockyard.config.trust import GITHUB_ISSUER
 
 DIGEST = "sha256:" + "a" * 64
 PEM = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"

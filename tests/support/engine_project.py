@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
-from infra.release.commands import build_local as local
+from dockyard.release.commands import build_local as local
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCKYARD = [sys.executable, "-m", "infra.release.cli"]
+DOCKYARD = [sys.executable, "-m", "dockyard.release.cli"]
 
 
 class EngineProject:

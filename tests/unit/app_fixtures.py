@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from infra.program import main
+from dockyard.program import main
 from tests.support.pulumi_harness import ECR_HOST, DockyardMocks, fake_digest, run_program
 
 REGISTRY = "organization/dockyard/registry"

@@ -7,7 +7,7 @@ import json
 import pulumi
 import pytest
 
-from infra.release_layout import VERSIONS_DIR, version_filename
+from dockyard.release_layout import VERSIONS_DIR, version_filename
 from tests.support.pulumi_harness import ECR_HOST, DockyardMocks, fake_digest
 from tests.unit.app_fixtures import BUILD_TYPES, IMAGES, REGISTRY, SERVICES, app, manifest, task_containers
 

@@ -11,8 +11,8 @@ import pytest
 from botocore.validate import ParamValidator
 from moto import mock_aws
 
-from infra.config import load
-from infra.errors import ConfigError
+from dockyard.config import load
+from dockyard.errors import ConfigError
 from tests.unit.app_fixtures import SERVICES, app
 
 SESSION = boto3.session.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")

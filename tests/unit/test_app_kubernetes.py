@@ -10,9 +10,9 @@ import kubernetes_validate
 import pulumi
 import pytest
 
-from infra.targets.kubernetes import manifests
-from infra.targets.kubernetes.pod_security import restricted_violations
-from infra.config import ServiceSettings
+from dockyard.targets.kubernetes import manifests
+from dockyard.targets.kubernetes.pod_security import restricted_violations
+from dockyard.config import ServiceSettings
 from tests.support.pulumi_harness import DockyardMocks
 from tests.unit.app_fixtures import IMAGES, REGISTRY, SERVICES, app, manifest
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from infra import config
-from infra.targets.nomad import job as nomad_job
-from infra.errors import ConfigError
+from dockyard import config
+from dockyard.targets.nomad import job as nomad_job
+from dockyard.errors import ConfigError
 from tests.unit.app_fixtures import IMAGES, SERVICES, app
 
 NOMAD_JOB = "nomad:index/job:Job"

@@ -10,8 +10,8 @@ import pytest
 from botocore.validate import ParamValidator
 from moto import mock_aws
 
-from infra.targets.ecs.policies import ACCOUNT_WIDE_ACTIONS, secret_resource_arn
-from infra.program import main
+from dockyard.targets.ecs.policies import ACCOUNT_WIDE_ACTIONS, secret_resource_arn
+from dockyard.program import main
 from tests.support.pulumi_harness import DockyardMocks, run_program
 from tests.unit.app_fixtures import REGISTRY, SERVICES, app, task_containers
 

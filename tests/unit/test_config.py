@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from infra import config, naming
-from infra.config import AppSettings, DatabaseSettings, RegistrySettings, SecretDatabaseSettings, SharedDatabase
-from infra.errors import ConfigError
+from dockyard import config, naming
+from dockyard.config import AppSettings, DatabaseSettings, RegistrySettings, SecretDatabaseSettings, SharedDatabase
+from dockyard.errors import ConfigError
 
 DIGEST = "sha256:" + "c" * 64
 
@@ -401,7 +401,7 @@ def test_bad_shared_services_and_overrides_name_their_key_path(loader, values, m
 def test_stack_files_are_read_with_the_project_level_config(tmp_path):
     import yaml
 
-    from infra.release.project import read_stack_config
+    from dockyard.release.project import read_stack_config
 
     (tmp_path / "Pulumi.yaml").write_text(yaml.safe_dump({"name": "dockyard", "runtime": "python", "config": {
         "dockyard:services": {"value": SHARED}, "imageSource": "file", "dockyard:target": {"value": "kubernetes"}}}))
@@ -423,7 +423,7 @@ def test_shipped_stacks_share_the_projects_services_map():
 
     import yaml
 
-    from infra.release.project import read_stack_config
+    from dockyard.release.project import read_stack_config
 
     root = Path(__file__).resolve().parents[2]
     assert "dockyard:services" in yaml.safe_load((root / "Pulumi.yaml").read_text())["config"]

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from typer.testing import CliRunner
 
-from infra import config
-from infra.errors import BadInput, ConfigError, ImageRefError, ManifestError
-from infra.images import ImageRef
-from infra.manifest import Release
+from dockyard import config
+from dockyard.errors import BadInput, ConfigError, ImageRefError, ManifestError
+from dockyard.images import ImageRef
+from dockyard.manifest import Release
 
 CASES: Counter[str] = Counter()
 PROFILE = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -96,7 +96,7 @@ def test_service_settings_only_raise_config_errors(services):
 @settings(max_examples=60, deadline=None)
 @given(st.text(min_size=1, max_size=80).filter(lambda t: "\x00" not in t))
 def test_cli_turns_bad_image_overrides_into_exit_2_with_one_line(text):
-    from infra.release.commands.branches import parse_overrides
+    from dockyard.release.commands.branches import parse_overrides
 
     CASES["CLI --image values"] += 1
     try:
@@ -106,9 +106,9 @@ def test_cli_turns_bad_image_overrides_into_exit_2_with_one_line(text):
 
 
 def test_cli_reports_a_corrupt_release_store_as_exit_2(tmp_path, monkeypatch):
-    from infra.release import cli
-    from infra.release.context import Context
-    from infra.release.project import Project
+    from dockyard.release import cli
+    from dockyard.release.context import Context
+    from dockyard.release.project import Project
 
     (tmp_path / "Pulumi.yaml").write_text("name: dockyard\nruntime: python\n")
     (tmp_path / "Pulumi.prod.yaml").write_text(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.errors import ImageRefError
-from infra.images import ImageRef, is_digest, pin
+from dockyard.errors import ImageRefError
+from dockyard.images import ImageRef, is_digest, pin
 
 D = "sha256:" + "0123456789abcdef" * 4
 

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from infra.errors import BadInput
-from infra.targets.kubernetes import client as kube_client
+from dockyard.errors import BadInput
+from dockyard.targets.kubernetes import client as kube_client
 from tests.support.kube_api import KubeApi, deployment, exec_plugin, kubeconfig, plugin_runs
 
 
@@ -150,7 +150,7 @@ def test_the_library_is_imported_only_when_a_cluster_is_asked():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom infra.release import cli\nimport infra.targets.kubernetes.target, "
-            "infra.targets.kubernetes.verify\nprint(sorted(m for m in sys.modules if m.split('.')[0] == 'kubernetes'))")
+    code = ("import sys\nfrom dockyard.release import cli\nimport dockyard.targets.kubernetes.target, "
+            "dockyard.targets.kubernetes.verify\nprint(sorted(m for m in sys.modules if m.split('.')[0] == 'kubernetes'))")
     got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert got.stdout.strip() == "[]"

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from infra import config
-from infra.targets.kubernetes import verify as kube_verify
-from infra.targets.checks import VerificationFailed
+from dockyard import config
+from dockyard.targets.kubernetes import verify as kube_verify
+from dockyard.targets.checks import VerificationFailed
 
 GOOD = "sha256:" + "a" * 64
 BAD = "sha256:" + "b" * 64
@@ -101,7 +101,7 @@ def test_pods_whose_readiness_never_passes_fail_naming_the_health_check():
 
 
 def test_the_demo_renders_without_a_cluster_and_says_why(tmp_path):
-    from infra.release.commands.demo import app_config, live_cluster
+    from dockyard.release.commands.demo import app_config, live_cluster
 
     assert live_cluster({})[0] is None and "KUBECONFIG is not set" in live_cluster({})[1]
     missing = live_cluster({"KUBECONFIG": str(tmp_path / "none")})

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from infra.errors import ManifestError
-from infra.manifest import Release
+from dockyard.errors import ManifestError
+from dockyard.manifest import Release
 
 WEB = "123456789012.dkr.ecr.us-east-1.amazonaws.com/dockyard/web@sha256:" + "a" * 64
 DOC = {"schema": 1, "images": {"web": WEB}, "source": "registry:v14", "commit": "3f2c", "by": "alice",

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from infra import naming
-from infra.errors import BadInput
+from dockyard import naming
+from dockyard.errors import BadInput
 
 
 @pytest.mark.parametrize("branch, slug", [

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from infra import config
-from infra.targets.nomad import job as nomad_job
-from infra.images import ImageRef
-from infra.manifest import Release
-from infra.targets.nomad import deploy as nomad_deploy
-from infra.release.stores.file import FileStore
-from infra.targets.checks import VerificationFailed
+from dockyard import config
+from dockyard.targets.nomad import job as nomad_job
+from dockyard.images import ImageRef
+from dockyard.manifest import Release
+from dockyard.targets.nomad import deploy as nomad_deploy
+from dockyard.release.stores.file import FileStore
+from dockyard.targets.checks import VerificationFailed
 from tests.unit.app_fixtures import IMAGES, SERVICES
 
 OLD = IMAGES

@@ -10,11 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from infra.program import main
-from infra.release.commands.branches import branch_config
-from infra.release.context import Context
-from infra.release.commands.demo import app_config
-from infra.release.project import Project, project_config, read_stack_config
+from dockyard.program import main
+from dockyard.release.commands.branches import branch_config
+from dockyard.release.context import Context
+from dockyard.release.commands.demo import app_config
+from dockyard.release.project import Project, project_config, read_stack_config
 from policy import rules
 from policy.rules import RuleContext, evaluate
 from tests.support.pulumi_harness import DockyardMocks, run_program
@@ -32,7 +32,7 @@ POD = {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "Run
                        "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "512Mi"}},
                        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}
 DEPLOYMENT = {"spec": {"template": {"spec": POD}}}
-LIFECYCLE = json.loads(__import__("infra.registry.lifecycle", fromlist=["x"]).lifecycle_policy(30, 7))
+LIFECYCLE = json.loads(__import__("dockyard.registry.lifecycle", fromlist=["x"]).lifecycle_policy(30, 7))
 
 
 def task_with(**container):

@@ -11,8 +11,8 @@ from botocore.validate import ParamValidator
 from moto import mock_aws
 
 import pulumi
-from infra.manifest import Release
-from infra.program import main
+from dockyard.manifest import Release
+from dockyard.program import main
 from tests.support.pulumi_harness import ECR_HOST, DockyardMocks, fake_digest, run_program
 
 PINNED = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
@@ -183,8 +183,8 @@ def two_service_repo(tmp_path):
 
 
 def _registry_run(project_dir, mocks=None):
-    from infra import config
-    from infra.registry import run as run_registry
+    from dockyard import config
+    from dockyard.registry import run as run_registry
 
     def program():
         settings = config.load({"dockyard:role": "registry"}, stack="registry",

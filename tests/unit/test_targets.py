@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from infra import targets
-from infra.errors import ConfigError
+from dockyard import targets
+from dockyard.errors import ConfigError
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra import targets
-from infra.release.context import Context
+from dockyard import targets
+from dockyard.release.context import Context
 
 
 @dataclass

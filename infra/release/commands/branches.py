@@ -9,17 +9,17 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from infra import naming, targets
-from infra.config import AppSettings
-from infra.errors import BadInput, DockyardError, ImageRefError
-from infra.images import ImageRef
-from infra.manifest import Release
-from infra.release.registries.branch_images import ImageRemoval, remove_branch_images
-from infra.release.context import Context, read_source
-from infra.release.project import Environment, raw_stack_config, split_secrets
-from infra.release.registries import checks as registries
-from infra.release.trust import gate as trust
-from infra.release.commands.promotion import deploy_release
+from dockyard import naming, targets
+from dockyard.config import AppSettings
+from dockyard.errors import BadInput, DockyardError, ImageRefError
+from dockyard.images import ImageRef
+from dockyard.manifest import Release
+from dockyard.release.registries.branch_images import ImageRemoval, remove_branch_images
+from dockyard.release.context import Context, read_source
+from dockyard.release.project import Environment, raw_stack_config, split_secrets
+from dockyard.release.registries import checks as registries
+from dockyard.release.trust import gate as trust
+from dockyard.release.commands.promotion import deploy_release
 
 PREVIEW_MARKER = "<!-- dockyard-preview:{stack} -->"
 _DURATION = re.compile(r"^(\d+)([mhd])$")

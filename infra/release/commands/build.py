@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from infra.errors import BadInput
-from infra.release.context import Context
-from infra.release.project import REGISTRY
+from dockyard.errors import BadInput
+from dockyard.release.context import Context
+from dockyard.release.project import REGISTRY
 
 
 @dataclass

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra.errors import DockyardError
-from infra.release.engine import ENGINE_HINT
+from dockyard.errors import DockyardError
+from dockyard.release.engine import ENGINE_HINT
 
 
 def engine_bin(project_dir: Path) -> Path | None:

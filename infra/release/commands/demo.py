@@ -23,16 +23,16 @@ from typing import Any
 
 import yaml
 
-from infra.errors import BadInput, DockyardError
-from infra.release.commands import branches
-from infra.release.commands import inspect
-from infra.targets.kubernetes import verify as kube_verify
-from infra.release.commands import build_local as local
-from infra.release.commands import promotion
-from infra.release.context import Context
-from infra.release.engine import AutomationDeployer
-from infra.release.registries.local_build import Engine, build_local
-from infra.release.project import Project
+from dockyard.errors import BadInput, DockyardError
+from dockyard.release.commands import branches
+from dockyard.release.commands import inspect
+from dockyard.targets.kubernetes import verify as kube_verify
+from dockyard.release.commands import build_local as local
+from dockyard.release.commands import promotion
+from dockyard.release.context import Context
+from dockyard.release.engine import AutomationDeployer
+from dockyard.release.registries.local_build import Engine, build_local
+from dockyard.release.project import Project
 
 SERVICES = ("web", "worker")
 BRANCH = "feature/demo-banner"

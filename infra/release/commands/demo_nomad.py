@@ -16,16 +16,16 @@ from typing import Any
 
 import yaml
 
-from infra.targets.nomad import job as nomad_job
-from infra.errors import DockyardError
-from infra.images import ImageRef
-from infra.manifest import Release
-from infra.release.commands import inspect
-from infra.release.commands import promotion
-from infra.release.context import Context
-from infra.release.engine import AutomationDeployer
-from infra.targets.nomad.deploy import NomadApi, NomadReverted
-from infra.release.project import Project
+from dockyard.targets.nomad import job as nomad_job
+from dockyard.errors import DockyardError
+from dockyard.images import ImageRef
+from dockyard.manifest import Release
+from dockyard.release.commands import inspect
+from dockyard.release.commands import promotion
+from dockyard.release.context import Context
+from dockyard.release.engine import AutomationDeployer
+from dockyard.targets.nomad.deploy import NomadApi, NomadReverted
+from dockyard.release.project import Project
 
 ENV = "nomad"
 SOURCE = "prod"

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from infra import targets
-from infra.errors import BadInput, DockyardError
-from infra.release.trust import gate as trust
-from infra.release.context import Context
-from infra.release.project import Environment, pin_hint
-from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, StoredRelease
+from dockyard import targets
+from dockyard.errors import BadInput, DockyardError
+from dockyard.release.trust import gate as trust
+from dockyard.release.context import Context
+from dockyard.release.project import Environment, pin_hint
+from dockyard.release.stores.base import DEPLOYED, KNOWN_GOOD, StoredRelease
 
 
 @dataclass

@@ -7,18 +7,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from infra import targets
-from infra.errors import BadInput, Conflict, DockyardError
-from infra.images import ImageRef
-from infra.manifest import Release, Rollback
-from infra.release.context import Context, read_source, require_confirmation
-from infra.release.engine import UpResult
-from infra.release.project import Environment, pin_hint
-from infra.release.registries import checks as registries
-from infra.release.registries.checks import RELEASE_TAG
-from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Appended, Hold, ReleaseStore
-from infra.release.trust import gate as trust
-from infra.targets import checks as verify
+from dockyard import targets
+from dockyard.errors import BadInput, Conflict, DockyardError
+from dockyard.images import ImageRef
+from dockyard.manifest import Release, Rollback
+from dockyard.release.context import Context, read_source, require_confirmation
+from dockyard.release.engine import UpResult
+from dockyard.release.project import Environment, pin_hint
+from dockyard.release.registries import checks as registries
+from dockyard.release.registries.checks import RELEASE_TAG
+from dockyard.release.stores.base import DEPLOYED, KNOWN_GOOD, Appended, Hold, ReleaseStore
+from dockyard.release.trust import gate as trust
+from dockyard.targets import checks as verify
 
 
 

@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from infra import naming
-from infra.errors import BadInput, DockyardError
-from infra.images import ImageRef, ecr_repository_arn
-from infra.release.context import Context
-from infra.release.project import Environment
-from infra.release.stores.base import ReleaseStore
+from dockyard import naming
+from dockyard.errors import BadInput, DockyardError
+from dockyard.images import ImageRef, ecr_repository_arn
+from dockyard.release.context import Context
+from dockyard.release.project import Environment
+from dockyard.release.stores.base import ReleaseStore
 
 NOT_SUPPORTED = "skipped (registry not supported)"
 ECR_BATCH = 100  # batch_delete_image takes at most 100 image ids
@@ -145,7 +145,7 @@ def _remove_ecr(ctx: Context, account: str, region: str, repository: str, images
 def _remove_oci(ctx: Context, image: ImageRef) -> ImageRemoval:
     ref = str(image)
     try:
-        from infra.release.registries.oci import delete_oci_image  # other registries: the OCI distribution API
+        from dockyard.release.registries.oci import delete_oci_image  # other registries: the OCI distribution API
     except ImportError:
         return ImageRemoval(skipped=((ref, NOT_SUPPORTED),))
     try:

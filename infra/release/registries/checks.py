@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.errors import BadInput, DockyardError
-from infra.images import ImageRef, ecr_repository_arn
-from infra.release.context import Context
-from infra.release.registries.oci import MANIFEST_TYPES, api_host, api_repository
+from dockyard.errors import BadInput, DockyardError
+from dockyard.images import ImageRef, ecr_repository_arn
+from dockyard.release.context import Context
+from dockyard.release.registries.oci import MANIFEST_TYPES, api_host, api_repository
 
 RELEASE_TAG = "release-{env}-v{version}"
 

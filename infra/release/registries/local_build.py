@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.build_inputs import BuildInputs, resolve_build
-from infra.config import RegistrySettings
-from infra.errors import BadInput, DockyardError
-from infra.images import ImageRef, ecr_repository_arn
-from infra.release.context import Context, read_source
-from infra.release.registries.oci import api_repository
-from infra.release.progress import run_logged
-from infra.release.project import REGISTRY
-from infra.release.trust.signing import SIGNING_KEY_ENV, Signer, predicate, signing_mode, source_repository
+from dockyard.build_inputs import BuildInputs, resolve_build
+from dockyard.config import RegistrySettings
+from dockyard.errors import BadInput, DockyardError
+from dockyard.images import ImageRef, ecr_repository_arn
+from dockyard.release.context import Context, read_source
+from dockyard.release.registries.oci import api_repository
+from dockyard.release.progress import run_logged
+from dockyard.release.project import REGISTRY
+from dockyard.release.trust.signing import SIGNING_KEY_ENV, Signer, predicate, signing_mode, source_repository
 
 # The base image the Dockerfiles build on (their PYTHON_IMAGE argument), when the public one is out of reach.
 BASE_IMAGE_ENV = "DOCKYARD_PYTHON_IMAGE"

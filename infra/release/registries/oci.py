@@ -25,8 +25,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.errors import BadInput, DockyardError
-from infra.images import DOCKER_HUB, ImageRef
+from dockyard.errors import BadInput, DockyardError
+from dockyard.images import DOCKER_HUB, ImageRef
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",

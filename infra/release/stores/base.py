@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from infra.manifest import Release
+from dockyard.manifest import Release
 
 DEPLOYED = "deployed"
 KNOWN_GOOD = "known-good"

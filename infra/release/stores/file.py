@@ -17,10 +17,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from infra.errors import Conflict, DockyardError, ManifestError
-from infra.manifest import Release
-from infra.release.stores.base import Appended, Hold, StoredRelease
-from infra.release_layout import INDEX_FILE, VERSIONS_DIR, parse_version_filename, version_filename
+from dockyard.errors import Conflict, DockyardError, ManifestError
+from dockyard.manifest import Release
+from dockyard.release.stores.base import Appended, Hold, StoredRelease
+from dockyard.release_layout import INDEX_FILE, VERSIONS_DIR, parse_version_filename, version_filename
 
 
 class FileStore:

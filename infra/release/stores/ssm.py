@@ -12,9 +12,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from infra.errors import Conflict, DockyardError, ManifestError
-from infra.manifest import Release
-from infra.release.stores.base import Appended, Hold, StoredRelease
+from dockyard.errors import Conflict, DockyardError, ManifestError
+from dockyard.manifest import Release
+from dockyard.release.stores.base import Appended, Hold, StoredRelease
 
 HISTORY_PAGE = 50  # the most get_parameter_history returns per call
 TIER = "Intelligent-Tiering"  # standard up to 4 KB, advanced only when a manifest outgrows it

@@ -22,13 +22,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
-from infra.errors import BadInput, DockyardError
-from infra.images import ImageRef
-from infra.manifest import Release, Verification
-from infra.release.context import Context
-from infra.release.registries.oci import RegistryClients, api_host, api_repository, plain_http
-from infra.release.project import Environment
-from infra.config.trust import TrustPolicy
+from dockyard.errors import BadInput, DockyardError
+from dockyard.images import ImageRef
+from dockyard.manifest import Release, Verification
+from dockyard.release.context import Context
+from dockyard.release.registries.oci import RegistryClients, api_host, api_repository, plain_http
+from dockyard.release.project import Environment
+from dockyard.config.trust import TrustPolicy
 
 PREDICATE_TYPE = "https://dockyard.dev/build/v1"
 REVISION_LABEL = "org.opencontainers.image.revision"

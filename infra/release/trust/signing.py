@@ -6,7 +6,7 @@ with a short-lived Fulcio certificate for the workflow's OIDC identity, logged i
 Signatures and attestations live in the registry beside the image (`sha256-<hex>.sig` / `.att`),
 where any cosign-compatible verifier finds them.
 
-`python -m infra.release.trust.signing IMAGE...` signs images built elsewhere (CI after the registry's `up`).
+`python -m dockyard.release.trust.signing IMAGE...` signs images built elsewhere (CI after the registry's `up`).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.errors import DockyardError
-from infra.images import ImageRef
-from infra.release.registries.oci import RegistryClients, api_repository
-from infra.release.trust.gate import PREDICATE_TYPE, REVISION_LABEL, Cosign, image_arg, registry_flags
+from dockyard.errors import DockyardError
+from dockyard.images import ImageRef
+from dockyard.release.registries.oci import RegistryClients, api_repository
+from dockyard.release.trust.gate import PREDICATE_TYPE, REVISION_LABEL, Cosign, image_arg, registry_flags
 
 SIGNING_KEY_ENV = "DOCKYARD_SIGNING_KEY"
 GITHUB_OIDC_ENV = "ACTIONS_ID_TOKEN_REQUEST_URL"
@@ -120,7 +120,7 @@ class Signer:
 def main(argv: list[str]) -> int:
     """Sign and attest images built elsewhere: each IMAGE pinned by digest, its commit from its revision label."""
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m infra.release.trust.signing IMAGE@sha256:<digest>...", file=sys.stderr)
+        print("usage: python -m dockyard.release.trust.signing IMAGE@sha256:<digest>...", file=sys.stderr)
         return 2 if not argv else 0
     mode = signing_mode()
     if mode is None:

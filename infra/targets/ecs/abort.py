@@ -8,16 +8,16 @@ redeployed. The release written restores, for the services stopped, the images o
 
 from __future__ import annotations
 
-from infra.errors import BadInput
-from infra.images import ImageRef
-from infra.manifest import Release, Rollback
-from infra.release.commands.abort import AbortResult
-from infra.release.context import Context, require_confirmation
-from infra.release.project import Environment, pin_hint
-from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold
-from infra.targets import checks as verify
-from infra.targets.checks import VerificationFailed
-from infra.targets.ecs import rollout as ecs_deploy
+from dockyard.errors import BadInput
+from dockyard.images import ImageRef
+from dockyard.manifest import Release, Rollback
+from dockyard.release.commands.abort import AbortResult
+from dockyard.release.context import Context, require_confirmation
+from dockyard.release.project import Environment, pin_hint
+from dockyard.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold
+from dockyard.targets import checks as verify
+from dockyard.targets.checks import VerificationFailed
+from dockyard.targets.ecs import rollout as ecs_deploy
 
 STARTED = frozenset({"PENDING", "IN_PROGRESS"})
 

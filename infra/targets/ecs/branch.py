@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra import naming
-from infra.errors import Conflict
-from infra.release.context import Context
-from infra.release.project import Environment, raw_stack_config
+from dockyard import naming
+from dockyard.errors import Conflict
+from dockyard.release.context import Context
+from dockyard.release.project import Environment, raw_stack_config
 
 
 def listener_port(ctx: Context, base: Environment, stack: str) -> int | None:

@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from infra import naming
-from infra.errors import ConfigError
-from infra.validation import boolean, fail, integer, known_keys, mapping, matches
+from dockyard import naming
+from dockyard.errors import ConfigError
+from dockyard.validation import boolean, fail, integer, known_keys, mapping, matches
 
 if TYPE_CHECKING:
-    from infra.config import ServiceSettings
+    from dockyard.config import ServiceSettings
 
 DATABASE_KEYS = ("instanceClass", "allocatedStorage", "engineVersion", "name", "multiAz",
                  "backupRetentionDays")
@@ -65,7 +65,7 @@ class NetworkSettings:
 
 def check_priorities(services: Mapping[str, ServiceSettings]) -> None:
     """Two rules on one listener never share a priority (AWS refuses the second)."""
-    from infra.config import rule_priority
+    from dockyard.config import rule_priority
 
     taken: dict[int, str] = {}
     for s in sorted(services.values(), key=lambda s: s.name):

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import naming
-from infra.config import DatabaseSettings
+from dockyard import naming
+from dockyard.config import DatabaseSettings
 
 MASTER_USERNAME = "dockyard"
 POSTGRES_PORT = 5432

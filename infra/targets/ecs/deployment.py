@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from infra.errors import ConfigError
-from infra.validation import boolean, decode, fail
+from dockyard.errors import ConfigError
+from dockyard.validation import boolean, decode, fail
 
 if TYPE_CHECKING:
-    from infra.targets import Target
+    from dockyard.targets import Target
 
 STRATEGIES = ("rolling", "blueGreen", "canary", "linear")
 # What ECS's DeploymentConfiguration.strategy calls each.

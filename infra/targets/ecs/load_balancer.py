@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import naming
+from dockyard import naming
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # Blue/green, canary and linear deployments: the new revision answers here before it takes production

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import NetworkSettings
+from dockyard.config import NetworkSettings
 
 
 def subnet_cidrs(cidr: str, zones: int) -> tuple[list[str], list[str]]:

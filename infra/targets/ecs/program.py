@@ -9,15 +9,15 @@ import pulumi
 import pulumi_aws as aws
 from pulumi.runtime.sync_await import _sync_await
 
-from infra import naming
-from infra.targets.ecs.database import MASTER_USERNAME, POSTGRES_PORT, Database, DatabaseArgs
-from infra.targets.ecs.service import DatabaseAccess, EcsService, EcsServiceArgs, Route
-from infra.app.image_source import ResolvedRelease
-from infra.targets.ecs.load_balancer import BranchListener, BranchListenerArgs, LoadBalancer, LoadBalancerArgs
-from infra.targets.ecs.network import Network, NetworkArgs
-from infra.targets.ecs.task_definition import DatabaseConnection
-from infra.config import AppSettings, DatabaseSettings, SharedDatabase, rule_priority
-from infra.errors import ConfigError
+from dockyard import naming
+from dockyard.targets.ecs.database import MASTER_USERNAME, POSTGRES_PORT, Database, DatabaseArgs
+from dockyard.targets.ecs.service import DatabaseAccess, EcsService, EcsServiceArgs, Route
+from dockyard.app.image_source import ResolvedRelease
+from dockyard.targets.ecs.load_balancer import BranchListener, BranchListenerArgs, LoadBalancer, LoadBalancerArgs
+from dockyard.targets.ecs.network import Network, NetworkArgs
+from dockyard.targets.ecs.task_definition import DatabaseConnection
+from dockyard.config import AppSettings, DatabaseSettings, SharedDatabase, rule_priority
+from dockyard.errors import ConfigError
 
 SHARED_OUTPUTS = ("network", "cluster", "loadBalancer", "database")
 

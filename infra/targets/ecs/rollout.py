@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.errors import DockyardError
-from infra.images import ImageRef
-from infra.targets import checks as verify
-from infra.release.context import Context
-from infra.targets.checks import VerificationFailed
+from dockyard.errors import DockyardError
+from dockyard.images import ImageRef
+from dockyard.targets import checks as verify
+from dockyard.release.context import Context
+from dockyard.targets.checks import VerificationFailed
 
 # Service deployment statuses ECS is still working on.
 IN_FLIGHT = frozenset({"PENDING", "IN_PROGRESS", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"})

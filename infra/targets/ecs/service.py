@@ -7,13 +7,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import naming
-from infra.targets.ecs import policies
-from infra.targets.ecs.task_definition import (SCRATCH_VOLUME, DatabaseConnection, container_definitions_json,
+from dockyard import naming
+from dockyard.targets.ecs import policies
+from dockyard.targets.ecs.task_definition import (SCRATCH_VOLUME, DatabaseConnection, container_definitions_json,
                                        database_user, uses_master)
-from infra.config import ServiceSettings
-from infra.targets.ecs.deployment import ECS_STRATEGY, DeploymentSettings
-from infra.images import ImageRef, cpu_architecture, ecr_repository_arn
+from dockyard.config import ServiceSettings
+from dockyard.targets.ecs.deployment import ECS_STRATEGY, DeploymentSettings
+from dockyard.images import ImageRef, cpu_architecture, ecr_repository_arn
 
 CPU_TARGET_PERCENT = 60
 HEALTH_CHECK_GRACE_SECONDS = 60

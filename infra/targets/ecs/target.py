@@ -6,15 +6,15 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infra.targets import Target, routed
-from infra.targets.ecs import config
+from dockyard.targets import Target, routed
+from dockyard.targets.ecs import config
 
 if TYPE_CHECKING:
-    from infra.app.image_source import ResolvedRelease
-    from infra.config import AppSettings
-    from infra.release.context import Context
-    from infra.release.project import Environment
-    from infra.release.stores.base import ReleaseStore
+    from dockyard.app.image_source import ResolvedRelease
+    from dockyard.config import AppSettings
+    from dockyard.release.context import Context
+    from dockyard.release.project import Environment
+    from dockyard.release.stores.base import ReleaseStore
 
 
 class EcsTarget(Target):
@@ -33,14 +33,14 @@ class EcsTarget(Target):
         return True
 
     def program(self, settings: AppSettings, release: ResolvedRelease, project_dir: Path) -> None:
-        from infra.targets.ecs import program
+        from dockyard.targets.ecs import program
 
         program.deploy(settings, release)
 
     def verify(self, ctx: Context, env: Environment, store: ReleaseStore | None, version: int | None,
                outputs: Mapping[str, Any], wanted: Mapping[str, str]) -> None:
-        from infra.targets import checks
-        from infra.targets.ecs import rollout
+        from dockyard.targets import checks
+        from dockyard.targets.ecs import rollout
 
         if outputs.get("deployments"):
             # Each service's deployment completed (not rolled back) and runs the digests ECS resolved.
@@ -48,7 +48,7 @@ class EcsTarget(Target):
         checks.check_health(env.settings, outputs, timeout=ctx.health_timeout, log=ctx.log)
 
     def abort(self, ctx: Context, env: Environment, *, reason: str | None, yes: bool) -> Any:
-        from infra.targets.ecs import abort
+        from dockyard.targets.ecs import abort
 
         return abort.abort(ctx, env, reason=reason, yes=yes)
 
@@ -61,7 +61,7 @@ class EcsTarget(Target):
     def branch_listener_port(self, ctx: Context, base: Environment, stack: str) -> int | None:
         if not routed(base.settings.services):
             return None
-        from infra.targets.ecs import branch
+        from dockyard.targets.ecs import branch
 
         return branch.listener_port(ctx, base, stack)
 

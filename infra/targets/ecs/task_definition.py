@@ -6,8 +6,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from infra import naming
-from infra.config import ServiceSettings
+from dockyard import naming
+from dockyard.config import ServiceSettings
 
 SCRATCH_VOLUME = "scratch"
 SCRATCH_PATH = "/tmp"

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from infra.errors import BadInput, DockyardError
+from dockyard.errors import BadInput, DockyardError
 
 # client.authentication.k8s.io versions kubectl runs (v1alpha1 was removed in Kubernetes 1.24).
 EXEC_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.errors import ConfigError
-from infra.validation import (HOSTNAME, LABEL_KEY, LABEL_VALUE, boolean, decode, fail, known_keys, mapping,
-                              matches, text)
+from dockyard.errors import ConfigError
+from dockyard.validation import (HOSTNAME, LABEL_KEY, LABEL_VALUE, boolean, decode, fail, known_keys, mapping,
+                                 matches, text)
 
 KUBERNETES_KEYS = ("namespace", "createNamespace", "kubeconfig", "context", "renderDir",
                    "ingressClass", "ingressNamespace", "ingressFrom", "host", "tlsSecret")
@@ -177,7 +177,7 @@ def database(value: Any, share_from: str | None) -> SecretDatabaseSettings | Non
 
 def check_branch_host(settings: Any) -> None:
     """A branch stack's Ingress needs a host of its own, or it would take the base's routes."""
-    from infra import naming
+    from dockyard import naming
 
     if not naming.is_branch_stack(settings.stack) or settings.kubernetes.host is not None:
         return

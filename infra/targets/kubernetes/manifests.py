@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra import naming
-from infra.config import ServiceSettings
-from infra.images import architecture
+from dockyard import naming
+from dockyard.config import ServiceSettings
+from dockyard.images import architecture
 
 RUN_AS = 10001  # the images' user (see images/*/Dockerfile)
 SERVICE_PORT = 80

@@ -7,11 +7,11 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import naming
-from infra.targets.kubernetes import manifests
-from infra.app.image_source import ResolvedRelease
-from infra.targets.kubernetes.service import KubernetesService, KubernetesServiceArgs, register
-from infra.config import AppSettings, SecretDatabaseSettings
+from dockyard import naming
+from dockyard.targets.kubernetes import manifests
+from dockyard.app.image_source import ResolvedRelease
+from dockyard.targets.kubernetes.service import KubernetesService, KubernetesServiceArgs, register
+from dockyard.config import AppSettings, SecretDatabaseSettings
 
 
 def stack_namespace(settings: AppSettings) -> str:

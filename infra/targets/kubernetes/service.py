@@ -8,8 +8,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.targets.kubernetes import manifests
-from infra.config import ServiceSettings
+from dockyard.targets.kubernetes import manifests
+from dockyard.config import ServiceSettings
 
 SKIP_AWAIT = "pulumi.com/skipAwait"
 

@@ -7,15 +7,15 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infra.targets import Target
-from infra.targets.kubernetes import config
+from dockyard.targets import Target
+from dockyard.targets.kubernetes import config
 
 if TYPE_CHECKING:
-    from infra.app.image_source import ResolvedRelease
-    from infra.config import AppSettings
-    from infra.release.context import Context
-    from infra.release.project import Environment
-    from infra.release.stores.base import ReleaseStore
+    from dockyard.app.image_source import ResolvedRelease
+    from dockyard.config import AppSettings
+    from dockyard.release.context import Context
+    from dockyard.release.project import Environment
+    from dockyard.release.stores.base import ReleaseStore
 
 
 class KubernetesTarget(Target):
@@ -31,7 +31,7 @@ class KubernetesTarget(Target):
         return config.database(raw, share_from)
 
     def program(self, settings: AppSettings, release: ResolvedRelease, project_dir: Path) -> None:
-        from infra.targets.kubernetes import program
+        from dockyard.targets.kubernetes import program
 
         program.deploy(settings, release, project_dir)
 
@@ -43,7 +43,7 @@ class KubernetesTarget(Target):
     def preflight(self, ctx: Context, env: Environment) -> None:
         if env.settings.kubernetes.render_dir:
             return
-        from infra.targets.kubernetes import verify
+        from dockyard.targets.kubernetes import verify
 
         # Log in once now (an exec plugin runs here): what cannot be used is refused before `up`.
         settings = env.settings
@@ -53,11 +53,11 @@ class KubernetesTarget(Target):
     def verify(self, ctx: Context, env: Environment, store: ReleaseStore | None, version: int | None,
                outputs: Mapping[str, Any], wanted: Mapping[str, str]) -> None:
         if outputs.get("renderDir"):
-            from infra.targets import checks
+            from dockyard.targets import checks
 
             checks.check_rendered(Path(outputs["renderDir"]), wanted)
             return
-        from infra.targets.kubernetes import verify
+        from dockyard.targets.kubernetes import verify
 
         # A live cluster: the rollout, each ready pod's imageID and readiness, read from the API server.
         settings = env.settings

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.config import AppSettings
-from infra.errors import BadInput, DockyardError
-from infra.targets.checks import VerificationFailed
-from infra.targets.kubernetes.client import KubeClient, KubeError, check, connect, warm_up
+from dockyard.config import AppSettings
+from dockyard.errors import BadInput, DockyardError
+from dockyard.targets.checks import VerificationFailed
+from dockyard.targets.kubernetes.client import KubeClient, KubeError, check, connect, warm_up
 
 __all__ = ["KubeClient", "KubeError", "connect", "verify_live", "verify_stack", "observe"]
 
@@ -151,7 +151,7 @@ def kubeconfig_text(settings: AppSettings, secret: Callable[[], str | None]) -> 
     """The kubeconfig the stack deploys with: its (secret) config value, else the ambient one the provider uses."""
     kube = settings.kubernetes
     if kube.kubeconfig is not None:
-        from infra.config import ENCRYPTED
+        from dockyard.config import ENCRYPTED
 
         return secret() if kube.kubeconfig == ENCRYPTED else kube.kubeconfig
     path = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or str(Path.home() / ".kube" / "config")
@@ -219,9 +219,9 @@ def preflight(settings: AppSettings, kubeconfig: str | None) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m infra.targets.kubernetes.verify ping KUBECONFIG`: one line naming the server, exit 0 if it answers."""
+    """`python -m dockyard.targets.kubernetes.verify ping KUBECONFIG`: one line naming the server, exit 0 if it answers."""
     if len(argv) != 2 or argv[0] != "ping":
-        print("usage: python -m infra.targets.kubernetes.verify ping KUBECONFIG", file=sys.stderr)
+        print("usage: python -m dockyard.targets.kubernetes.verify ping KUBECONFIG", file=sys.stderr)
         return 2
     try:
         client = connect(argv[1], timeout=5)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from infra.errors import ConfigError
+from dockyard.errors import ConfigError
 
 KEYS = ("address", "namespace", "region", "token", "datacenters", "renderDir")
 

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.targets.nomad import job as nomad_job
-from infra.config import ENCRYPTED, AppSettings
-from infra.errors import DockyardError
-from infra.manifest import Release, Rollback
-from infra.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold, ReleaseStore
-from infra.targets.checks import VerificationFailed, http_get, wait_healthy
+from dockyard.targets.nomad import job as nomad_job
+from dockyard.config import ENCRYPTED, AppSettings
+from dockyard.errors import DockyardError
+from dockyard.manifest import Release, Rollback
+from dockyard.release.stores.base import DEPLOYED, KNOWN_GOOD, Hold, ReleaseStore
+from dockyard.targets.checks import VerificationFailed, http_get, wait_healthy
 
 AGENT_HINT = "start one with ./scripts/nomad up, or set dockyard:nomad.address (and NOMAD_TOKEN) to yours"
 _REVERTED_TO = re.compile(r"rolling back to job version (\d+)")

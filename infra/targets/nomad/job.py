@@ -15,9 +15,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from infra import naming
-from infra.config import AppSettings, ServiceSettings
-from infra.images import architecture
+from dockyard import naming
+from dockyard.config import AppSettings, ServiceSettings
+from dockyard.images import architecture
 
 RUN_AS = "10001:10001"  # the images' user (see images/*/Dockerfile)
 SCRATCH_BYTES = 64 * 1024 * 1024  # the writable /tmp (tmpfs): the only writable path

@@ -9,9 +9,9 @@ from typing import Any
 
 import pulumi
 
-from infra.targets.nomad import job as nomad_job
-from infra.app.image_source import ResolvedRelease
-from infra.config import AppSettings
+from dockyard.targets.nomad import job as nomad_job
+from dockyard.app.image_source import ResolvedRelease
+from dockyard.config import AppSettings
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infra.errors import ConfigError
-from infra.targets import Target
+from dockyard.errors import ConfigError
+from dockyard.targets import Target
 
 if TYPE_CHECKING:
-    from infra.app.image_source import ResolvedRelease
-    from infra.config import AppSettings
-    from infra.release.context import Context
-    from infra.release.project import Environment
-    from infra.release.stores.base import ReleaseStore
+    from dockyard.app.image_source import ResolvedRelease
+    from dockyard.config import AppSettings
+    from dockyard.release.context import Context
+    from dockyard.release.project import Environment
+    from dockyard.release.stores.base import ReleaseStore
 
 
 class NomadTarget(Target):
@@ -31,13 +31,13 @@ class NomadTarget(Target):
                           "the services their connection settings in environment")
 
     def program(self, settings: AppSettings, release: ResolvedRelease, project_dir: Path) -> None:
-        from infra.targets.nomad import program
+        from dockyard.targets.nomad import program
 
         program.deploy(settings, release, project_dir)
 
     def verify(self, ctx: Context, env: Environment, store: ReleaseStore | None, version: int | None,
                outputs: Mapping[str, Any], wanted: Mapping[str, str]) -> None:
-        from infra.targets.nomad import deploy
+        from dockyard.targets.nomad import deploy
 
         # The rendered job submitted as `nomad job run` would (with an address), its deployment followed,
         # each allocation's digest and health checked; a Nomad auto-revert is recorded and held there.
@@ -45,7 +45,7 @@ class NomadTarget(Target):
 
     def running(self, env: Environment) -> dict[str, Any]:
         """Wanted vs running allocations per service (or why Nomad could not say)."""
-        from infra.targets.nomad import deploy
+        from dockyard.targets.nomad import deploy
 
         running, error = deploy.status(env.settings)
         return {"running": running, **({"error": error} if error else {})}

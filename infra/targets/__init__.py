@@ -81,6 +81,10 @@ class Target:
         find the user's cluster through $KUBECONFIG)."""
         return ()
 
+    def preflight(self, ctx: Context, env: Environment) -> None:
+        """Before anything changes (a release written, the engine's `up`): refuse what would keep the
+        deploy or its verification from working, e.g. credentials that cannot be used (raise BadInput)."""
+
     def verify(self, ctx: Context, env: Environment, store: ReleaseStore | None, version: int | None,
                outputs: Mapping[str, Any], wanted: Mapping[str, str]) -> None:
         """After the engine's `up`: follow the rollout and prove what runs (each replica's digest, its

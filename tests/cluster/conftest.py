@@ -36,7 +36,7 @@ def require_cluster() -> Path:
         why = f"KUBECONFIG={path} does not exist"
     else:
         try:
-            kube_verify.KubeClient(kube_verify.KubeConfig.parse(Path(path).read_text()), timeout=5).get("/version")
+            kube_verify.connect(str(Path(path).resolve()), timeout=5).get("/version")
         except Exception as err:  # noqa: BLE001 - any failure means: no cluster to test against
             why = f"KUBECONFIG={path} does not answer ({getattr(err, 'message', err)})"
     if why:

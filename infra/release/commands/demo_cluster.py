@@ -21,18 +21,18 @@ def live_cluster(environ: Mapping[str, str]) -> tuple[str | None, str]:
     if not Path(path).is_file():
         return None, f"KUBECONFIG={path} does not exist"
     try:
-        config = kube_verify.KubeConfig.parse(Path(path).read_text())
-        version = kube_verify.KubeClient(config, timeout=5).get("/version")
+        client = kube_verify.connect(str(Path(path).resolve()), timeout=5)
+        version = client.get("/version")
     except (DockyardError, OSError, ValueError) as err:
         return None, f"the cluster of KUBECONFIG={path} does not answer ({getattr(err, 'message', err)})"
-    return path, f"{config.server}, Kubernetes {version.get('gitVersion', '?')}"
+    return path, f"{client.server}, Kubernetes {version.get('gitVersion', '?')}"
 
 
 def reset_namespaces(kubeconfig: Path, names: tuple[str, ...], log: Callable[[str], None],
                      timeout: float = 180.0) -> None:
     """Delete what an earlier demo left running in its namespaces: this run's stacks start from nothing,
     and objects another run's engine manages would conflict with theirs."""
-    client = kube_verify.KubeClient(kube_verify.KubeConfig.parse(kubeconfig.read_text()))
+    client = kube_verify.connect(str(kubeconfig.resolve()))
     existing = [n for n in names if client.request(f"/api/v1/namespaces/{n}")[0] == 200]
     listed = client.get("/api/v1/namespaces").get("items", [])
     existing += [item["metadata"]["name"] for item in listed
@@ -74,7 +74,7 @@ class PodsSeen:
 
 
 def pods_of(kubeconfig: Path, namespace: str, note: str = "") -> PodsSeen:
-    client = kube_verify.KubeClient(kube_verify.KubeConfig.parse(kubeconfig.read_text()))
+    client = kube_verify.connect(str(kubeconfig.resolve()))
     items = client.get(f"/api/v1/namespaces/{namespace}/pods").get("items", [])
     seen = []
     for pod in sorted(items, key=lambda p: p["metadata"]["name"]):

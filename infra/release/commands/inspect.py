@@ -35,9 +35,15 @@ class EnvironmentStatus:
         """The newest release is not the one deployed."""
         return self.version is not None and self.deployed != self.version
 
+    @property
+    def unverified(self) -> bool:
+        """The release deployed last was not verified (dockyard could not look, or it failed)."""
+        return self.deployed is not None and self.deployed != self.known_good
+
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"version": self.version, "images": self.images, "deployed": self.deployed,
                                 "knownGood": self.known_good, "source": self.source, "drift": self.drift,
+                                "unverified": self.unverified,
                                 "held": self.held, "rollback": self.rollback, "verified": self.verified or {},
                                 "trust": self.trust, "commits": self.commits or {}}
         if self.error:
@@ -61,6 +67,7 @@ class StatusResult:
         rows = []
         for e in self.environments:
             state = "error: " + e.error if e.error else ("held" if e.held else ("drift" if e.drift else "ok"))
+            state = "unverified" if state == "ok" and e.unverified else state
             if not e.images:
                 rows.append([e.env, "-", _v(e.version), "-", "-", _v(e.deployed), _v(e.known_good), state])
             for service, ref in sorted(e.images.items()):

@@ -145,6 +145,7 @@ def deploy_release(ctx: Context, env: Environment, store: ReleaseStore | None, v
 
     `wanted` None (a stack-following environment): what the stack reports deploying is what is verified.
     """
+    targets.of(env.settings).preflight(ctx, env)  # done already by promote and rollback: then it costs nothing
     ctx.log(f"Deploying {env.name}{f' (release {version})' if version else ''}...")
     try:
         result = ctx.deployer.up(env.name)
@@ -234,6 +235,8 @@ def promote(ctx: Context, env_name: str, source_name: str, *, services: list[str
     facts = image_config.inspect(ctx, env, new_images, image_config.carried(source.release, new_images))
     for change in changes:
         ctx.log(f"  {change.service}: {change.old or '(none)'} -> {change.new}")
+    if deploy:
+        targets.of(env.settings).preflight(ctx, env)  # credentials that cannot be used: refused before writing
     # What each changed service brings, in commits, shown before the question and recorded in the release.
     changelog = insights.changelog(ctx, current.release if current else None, new_images, proven=proven,
                                    recorded=source.release.verified, show=not yes,
@@ -329,6 +332,8 @@ def rollback(ctx: Context, env_name: str, *, to: int | None, services: list[str]
     proven = trust.check(ctx, env, changed, verb="rolled back", recorded=target.release.verified,
                          commit=target.release.commit)
     carried = {s: v for s, v in target.release.verified.items() if s in changed}
+    if deploy:
+        targets.of(env.settings).preflight(ctx, env)
     facts = image_config.inspect(ctx, env, changed, image_config.carried(target.release, changed))
     # The same changelog as the promote that brought them, reversed: the commits that leave.
     changelog = insights.changelog(ctx, current.release, changed, recorded=target.release.verified,

@@ -48,6 +48,16 @@ class KubernetesTarget(Target):
         # connects to it, and then even a preview writes the manifests into the render directory.
         return ("KUBECONFIG",) if settings.kubernetes.render_dir else ()
 
+    def preflight(self, ctx: Context, env: Environment) -> None:
+        if env.settings.kubernetes.render_dir:
+            return
+        from dockyard.targets.kubernetes import verify
+
+        # Log in once now (an exec plugin runs here): what cannot be used is refused before `up`.
+        settings = env.settings
+        verify.preflight(settings, verify.kubeconfig_text(settings, lambda: verify.stack_secret(ctx.project.dir,
+                                                                                               env.name)))
+
     def verify(self, ctx: Context, env: Environment, store: ReleaseStore | None, version: int | None,
                outputs: Mapping[str, Any], wanted: Mapping[str, str]) -> None:
         if outputs.get("renderDir"):
@@ -57,7 +67,7 @@ class KubernetesTarget(Target):
             return
         from dockyard.targets.kubernetes import verify
 
-        # A live cluster: the rollout, each ready pod's imageID and health, read through the API server.
+        # A live cluster: the rollout, each ready pod's imageID and readiness, read from the API server.
         settings = env.settings
         kubeconfig = verify.kubeconfig_text(settings, lambda: verify.stack_secret(ctx.project.dir, env.name))
         verify.verify_stack(settings, outputs, wanted, kubeconfig=kubeconfig, timeout=ctx.health_timeout,

@@ -102,9 +102,25 @@ class Images:
         return self.built[variant]
 
 
+# Namespaces the cluster tests and the demo create: what a killed or earlier run left there holds CPU
+# requests on a two-core node, and this run's pods would wait for room ("Insufficient cpu").
+LEFTOVER_PREFIXES = ("dkt-", "dkp-", "team-", "shop-")
+
+
+def remove_leftovers() -> list[str]:
+    """Delete the namespaces earlier runs left (the demo keeps its own running on purpose); wait until gone."""
+    names = kubectl("get", "namespaces", "-o", "jsonpath={.items[*].metadata.name}").split()
+    stale = [n for n in names if n.startswith(LEFTOVER_PREFIXES)]
+    if stale:
+        kubectl("delete", "namespace", "--wait=true", "--timeout=180s", *stale, timeout=240)
+    return stale
+
+
 @pytest.fixture(scope="session")
 def kubeconfig() -> Path:
-    return require_cluster()
+    path = require_cluster()
+    remove_leftovers()
+    return path
 
 
 @pytest.fixture(scope="session")

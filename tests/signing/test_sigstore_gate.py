@@ -17,12 +17,9 @@ import pytest
 import yaml
 
 from dockyard.errors import BadInput, DockyardError
-from dockyard.release.commands import promotion
-from dockyard.release.context import Context
 from dockyard.release.project import Project
 from dockyard.release.trust.sigstore import CannotVerify
-from tests.release.conftest import FakeEngine
-from tests.signing.test_cosign_gate import COMMIT, cosign, keys, push, registry, sign  # noqa: F401 (fixtures)
+from tests.signing.test_cosign_gate import COMMIT, cosign, keys, promote, push, registry, sign, store  # noqa: F401 (fixtures)
 from tests.support.oci_registry import free_port
 
 ISSUER = "https://token.actions.githubusercontent.com"
@@ -51,18 +48,6 @@ def project_with(tmp_path: Path, trust: dict) -> Project:
         "dockyard:releaseDir": "releases", "dockyard:kubernetes": {"renderDir": "rendered"},
         "dockyard:services": {"web": {"port": 8080}}, "dockyard:trust": trust}}))
     return Project(tmp_path)
-
-
-def promote(project: Project, ref: str):
-    engine = FakeEngine(project)
-    engine.registry_images = {"web": ref}
-    ctx = Context(project=project, deployer_factory=lambda: engine, user="auditor")
-    return promotion.promote(ctx, "prod", "registry", services=[], reason=None, deploy=False, yes=True,
-                             release_hold=False)
-
-
-def written(project: Project) -> list[str]:
-    return sorted(p.read_text() for p in (project.dir / "releases").rglob("*.json"))
 
 
 class PrivateCa:
@@ -135,7 +120,7 @@ def test_unreachable_sigstore_is_exit_1_naming_the_cause_and_the_fix_and_writes_
     assert "could not check its signature: Sigstore's TUF repository" in err.value.message
     assert "could not be reached" in err.value.message
     assert "dockyard:trust.sigstore.trustedRoot" in (err.value.hint or "")
-    assert not (project.dir / "releases").exists() or written(project) == []
+    assert not (project.dir / "releases").exists() or store(project) == []
 
 
 def test_key_signed_images_verify_offline(tmp_path, registry, keys, monkeypatch):
@@ -144,7 +129,7 @@ def test_key_signed_images_verify_offline(tmp_path, registry, keys, monkeypatch)
     sign(ref, keys["ours"], COMMIT, monkeypatch)
     result = promote(project, ref)
     assert result.version == 1
-    (release,) = [json.loads(t) for t in written(project) if '"images"' in t]
+    (release,) = [json.loads(t) for t in store(project) if '"images"' in t]
     assert release["verified"]["web"]["commit"] == COMMIT
 
 
@@ -160,14 +145,14 @@ def test_a_private_trusted_root_verifies_identities_without_tuf_and_patterns_mat
                                                                     WORKFLOW + "main"), ca.chain)
     result = promote(project, main)
     assert result.version == 1
-    (release,) = [json.loads(t) for t in written(project) if '"images"' in t]
+    (release,) = [json.loads(t) for t in store(project) if '"images"' in t]
     assert release["verified"]["web"]["identity"] == f"{ISSUER} {WORKFLOW}main"
     # A branch named main-x contains the pattern's text: cosign alone (unanchored) would accept it.
     branch = push(registry, "shop/web", "private-main-x", COMMIT)
     sign_with_certificate(cosign, branch, keys["ours"], ca.certificate(Path(str(keys["ours"]) + ".pub"),
                                                                       WORKFLOW + "main-x"), ca.chain)
-    before = written(project)
+    before = store(project)
     with pytest.raises(BadInput) as err:
         promote(project, branch)
     assert "signed, but not by a key or identity this environment trusts" in err.value.message
-    assert written(project) == before
+    assert store(project) == before

@@ -34,7 +34,7 @@ def recorded_image(service: str, build: str) -> str:
 
 
 class PresentImages:
-    """Registries in which every digest is present: the AWS call counts measure the stores alone."""
+    """Registries in which every digest is present (non-root images): the AWS call counts measure the stores alone."""
 
     def for_ref(self, ref: Any) -> Any:
         class Client:
@@ -45,6 +45,9 @@ class PresentImages:
 
             def tag(self, repository: str, digest: str, tag: str) -> None:
                 pass
+
+            def image_config(self, repository: str, digest: str) -> dict[str, Any]:
+                return {"config": {"User": "10001", "Labels": {}}}  # a non-root image without a revision label
 
         return Client()
 
@@ -77,7 +80,10 @@ def program_under_mocks() -> list[Row]:
         return lambda: run_program(main, config=config, stack="registry")
 
     def app(n: int, target: str) -> Callable[[], Any]:
-        svc = {s: ({"port": 8080} if i == 0 else {"port": 8080, "path": f"/{s}/*"}) for i, s in enumerate(services(n))}
+        # runAsUser: a stack-following environment has no recorded image config, and under mocks there is
+        # no registry to read each image's USER from.
+        svc = {s: ({"port": 8080} if i == 0 else {"port": 8080, "path": f"/{s}/*"}) | {"runAsUser": 10001}
+               for i, s in enumerate(services(n))}
         config = {"dockyard:role": "app", "dockyard:imageSource": "stack", "dockyard:target": target,
                   "dockyard:services": svc, "dockyard:database": False}
         if target == "kubernetes":
@@ -277,7 +283,8 @@ def aws_calls() -> list[Row]:
 
         counted = {
             "promote --no-deploy": count(lambda ctx: promotion.promote(
-                ctx, "prod", "dev", services=[], reason=None, deploy=False, yes=True, release_hold=False)),
+                ctx, "prod", "dev", services=[], reason=None, deploy=False, yes=True, release_hold=False,
+                unverified=True)),
             "rollback --no-deploy": count(lambda ctx: promotion.rollback(
                 ctx, "dev", to=1, services=[], reason=None, deploy=False, yes=True)),
             "status (1 env)": count(lambda ctx: inspect.status(ctx, ["prod"])),

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from dockyard.release.commands.demo_cluster import reset_namespaces
 from dockyard.targets.kubernetes import verify as kube_verify
 from tests.e2e.conftest import PROJECT_DIR, Workspace
 from tests.support import parts
@@ -102,24 +103,15 @@ class Images:
         return self.built[variant]
 
 
-# Namespaces the cluster tests and the demo create: what a killed or earlier run left there holds CPU
-# requests on a two-core node, and this run's pods would wait for room ("Insufficient cpu").
-LEFTOVER_PREFIXES = ("dkt-", "dkp-", "team-", "shop-")
-
-
-def remove_leftovers() -> list[str]:
-    """Delete the namespaces earlier runs left (the demo keeps its own running on purpose); wait until gone."""
-    names = kubectl("get", "namespaces", "-o", "jsonpath={.items[*].metadata.name}").split()
-    stale = [n for n in names if n.startswith(LEFTOVER_PREFIXES)]
-    if stale:
-        kubectl("delete", "namespace", "--wait=true", "--timeout=180s", *stale, timeout=240)
-    return stale
+# Namespaces the cluster tests and the demo create (<name>-…): what a killed or earlier run left there holds
+# CPU requests on a two-core node, and this run's pods would wait for room ("Insufficient cpu").
+LEFTOVER_NAMES = ("dkt", "dkp", "team", "shop")
 
 
 @pytest.fixture(scope="session")
 def kubeconfig() -> Path:
     path = require_cluster()
-    remove_leftovers()
+    reset_namespaces(path, LEFTOVER_NAMES, log=lambda _: None)  # the demo's own clean-up, wider
     return path
 
 

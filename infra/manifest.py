@@ -208,22 +208,8 @@ class Release:
                 raise ManifestError(f"{where}: '{key}' must be a string, got {type(value).__name__}")
             extras[key] = value
         rollback = Rollback.from_dict(data["rollback"], where) if data.get("rollback") is not None else None
-        raw_verified = data.get("verified") or {}
-        if not isinstance(raw_verified, dict):
-            raise ManifestError(f"{where}: 'verified' must be an object of service -> verification")
-        verified = {}
-        for service, entry in raw_verified.items():
-            if service not in images:
-                raise ManifestError(f"{where}: verified.{service}: no such image in this release")
-            verified[service] = Verification.from_dict(entry, f"{where}: verified.{service}")
-        raw_facts = data.get("imageConfig") or {}
-        if not isinstance(raw_facts, dict):
-            raise ManifestError(f"{where}: 'imageConfig' must be an object of service -> {{user, commit}}")
-        facts = {}
-        for service, entry in raw_facts.items():
-            if service not in images:
-                raise ManifestError(f"{where}: imageConfig.{service}: no such image in this release")
-            facts[service] = ImageFacts.from_dict(entry, f"{where}: imageConfig.{service}")
+        verified = _per_service(data, "verified", "verification", images, where, Verification.from_dict)
+        facts = _per_service(data, "imageConfig", "{user, commit}", images, where, ImageFacts.from_dict)
         raw_changelog = data.get("changelog") or {}
         if not isinstance(raw_changelog, dict) or set(raw_changelog) - set(images):
             raise ManifestError(f"{where}: 'changelog' must be an object of service (of this release) -> changes")
@@ -262,3 +248,17 @@ class Release:
 
     def image_strings(self) -> dict[str, str]:
         return {service: str(ref) for service, ref in sorted(self.images.items())}
+
+
+def _per_service(data: Mapping[str, Any], key: str, entries: str, images: Mapping[str, Any], where: str,
+                 parse: Any) -> dict[str, Any]:
+    """`data[key]`: service (an image of this release) -> an entry `parse` reads; {} when absent."""
+    raw = data.get(key) or {}
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{where}: '{key}' must be an object of service -> {entries}")
+    found = {}
+    for service, entry in raw.items():
+        if service not in images:
+            raise ManifestError(f"{where}: {key}.{service}: no such image in this release")
+        found[service] = parse(entry, f"{where}: {key}.{service}")
+    return found

@@ -140,8 +140,9 @@ class AutomationDeployer:
             return auto.Stack.create_or_select(name, workspace)
         return auto.Stack.select(name, workspace)
 
-    def _hidden(self, stack: str) -> tuple[str, ...]:
-        """Environment variables the stack's target keeps from the engine (see Target.hidden_environment)."""
+    def _app_target(self, stack: str) -> tuple[Any, Any] | None:
+        """The stack's app settings and its target, read once from the stack file; None for the registry
+        stack or a stack dockyard cannot read (the engine then reports what is wrong)."""
         from dockyard import targets
         from dockyard.config import AppSettings
         from dockyard.release.project import Project
@@ -149,20 +150,18 @@ class AutomationDeployer:
         try:
             settings = Project(self.project_dir).environment(stack).settings
         except DockyardError:
-            return ()
-        return targets.of(settings).hidden_environment(settings) if isinstance(settings, AppSettings) else ()
+            return None
+        return (settings, targets.of(settings)) if isinstance(settings, AppSettings) else None
+
+    def _hidden(self, stack: str) -> tuple[str, ...]:
+        """Environment variables the stack's target keeps from the engine (see Target.hidden_environment)."""
+        found = self._app_target(stack)
+        return found[1].hidden_environment(found[0]) if found else ()
 
     def _refresh_first(self, stack: str) -> bool:
         """Whether the stack's target wants the real state read before an update (see Target.refresh_before_up)."""
-        from dockyard import targets
-        from dockyard.config import AppSettings
-        from dockyard.release.project import Project
-
-        try:
-            settings = Project(self.project_dir).environment(stack).settings
-        except DockyardError:
-            return False
-        return isinstance(settings, AppSettings) and targets.of(settings).refresh_before_up(settings)
+        found = self._app_target(stack)
+        return bool(found and found[1].refresh_before_up(found[0]))
 
     @contextmanager
     def _engine(self, stack: str) -> Iterator[None]:

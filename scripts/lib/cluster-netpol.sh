@@ -60,11 +60,26 @@ host_snapshot() {
 
 # Lines that differ between a snapshot file and now ("- " gone since, "+ " new since), minus the
 # sections given as extra arguments (e.g. `mount`: pods come and go while the cluster runs).
+# Status 0 whether or not they differ: the caller says what the difference means.
 host_diff() { # SNAPSHOT_FILE [SECTION...]
   local file=$1 skip
   shift
   skip=$(IFS='|'; echo "^(${*:-@none@}) ")
-  diff <(grep -vE "$skip" "$file") <(host_snapshot | grep -vE "$skip") | sed -n 's/^< /- /p; s/^> /+ /p'
+  { diff <(grep -vE "$skip" "$file") <(host_snapshot | grep -vE "$skip") || true; } | sed -n 's/^< /- /p; s/^> /+ /p'
+}
+
+# A snapshot's lines that the NetworkPolicy agent could have left: what the rest of the running
+# cluster changes meanwhile is dropped (kube-proxy's and the kubelet's KUBE- chains and the rules
+# that jump to them, the CNI's bridges and chains, pods' mounts, the kubelet's paths and cgroups),
+# and so are tables as such (built-in chains, nftables tables): a table the agent made and left
+# empty is deleted by netpol_clean, and what it left in one is still compared, chain by chain.
+netpol_view() {
+  awk -v own="${NETPOL_CHAINS#^}" '
+    $1 == "mount" || $1 == "bridge" || $1 == "cgroup" || $1 == "nft" { next }
+    $1 == "chain" && $4 ~ /^(INPUT|FORWARD|OUTPUT|PREROUTING|POSTROUTING)$/ { next }
+    $1 == "path" && $2 != "/var/lib/kube-router" { next }
+    ($1 == "chain" || $1 == "rule") && /(KUBE-|CNI-)/ && $0 !~ own { next }
+    { print }'
 }
 
 # After `down`: one line saying whether the host is as `up` found it (informational: parts other
@@ -124,8 +139,12 @@ netpol_clean() {
     local table_line
     while read -r table_line; do
       [[ -n $table_line ]] || continue
+      local listing
       # shellcheck disable=SC2086
-      if ! nft list $table_line 2>/dev/null | grep -qvE '^\s*(table|chain|type|}|$)' &&
+      listing=$(nft list $table_line 2>/dev/null) || continue # unreadable is not empty
+      # Empty: no rule, and no chain but the built-in ones (those hooked in with a `type` line).
+      if ! grep -qvE '^\s*(table|chain|type|}|$)' <<<"$listing" &&
+        (($(grep -cE '^\s*chain ' <<<"$listing") == $(grep -cE '^\s*type ' <<<"$listing"))) &&
         nft delete $table_line 2>/dev/null; then removed+=("empty nftables $table_line"); fi
     done < <(comm -13 <(awk '$1 == "nft" {$1 = ""; sub(/^ /, ""); print}' "$base" | sort) \
       <(nft list tables 2>/dev/null | sort))
@@ -160,8 +179,11 @@ netpol_up() {
   start kube-router "$NETPOL_BIN" --kubeconfig "$ADMIN_KUBECONFIG" --run-firewall=true --run-router=false \
     --run-service-proxy=false --hostname-override "$NODE" --metrics-port=0 --health-port=0
   deadline=$((SECONDS + 90))
+  local agent
+  agent=$(cat "$RUN/kube-router.pid")
   until netpol_ready; do
-    if [[ -z $(component_pid kube-router || true) ]]; then
+    # Its pid, not component_pid: until the forked shell has exec'd, its command line is still ours.
+    if ! kill -0 "$agent" 2>/dev/null; then
       log "the NetworkPolicy agent (kube-router) exited: $(grep -v '^---' "$LOGS/kube-router.log" | tail -1 | cut -c1-300)"
       return 1
     fi
@@ -183,7 +205,8 @@ netpol_stop() {
   [[ -r $NETPOL_DIR/baseline ]] || return 0
   netpol_clean
   local changes
-  changes=$(host_diff "$NETPOL_DIR/baseline" mount)
+  changes=$({ diff <(netpol_view <"$NETPOL_DIR/baseline") <(host_snapshot | netpol_view) || true; } |
+    sed -n 's/^< /- /p; s/^> /+ /p')
   if [[ -z $changes ]]; then log "NetworkPolicy agent stopped; the host is as before it started"; return 0; fi
   log "NetworkPolicy agent stopped; the host differs from before it started: $(tr '\n' ';' <<<"$changes")"
   return 1

@@ -98,6 +98,61 @@ def translate(err: Exception, stack: str, known: Callable[[], list[str]] | None 
     return DockyardError(f"pulumi failed for stack {stack}: {err}")
 
 
+def run_pulumi(args: list[str], cwd: Path, on_output: Callable[[str], None]) -> None:
+    """The `pulumi` CLI with `args`, each line of its output (stripped) to `on_output`, as the Automation
+    API streams it; a failure raised as the Automation API's typed error (stack not found, locked, ...),
+    which `translate` turns into ours. (`auto.PulumiCommand` would first run `pulumi version` each time.)"""
+    import subprocess
+    import threading
+
+    from pulumi import automation as auto
+    from pulumi.automation.errors import create_command_error
+
+    # PULUMI_DEBUG_COMMANDS: what makes the CLI accept --event-log.
+    env = {**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DEBUG_COMMANDS": "true"}
+    out: list[str] = []
+    errors: list[str] = []
+    with subprocess.Popen(["pulumi", *args], cwd=cwd, env=env, encoding="utf-8", stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        stderr = proc.stderr
+        reader = threading.Thread(target=lambda: errors.extend(line.rstrip() for line in stderr), daemon=True)
+        reader.start()
+        for line in proc.stdout:
+            out.append(line.rstrip())
+            on_output(out[-1])
+        reader.join()
+    if proc.returncode != 0:
+        raise create_command_error(auto.CommandResult(stdout="\n".join(out), stderr="\n".join(errors),
+                                                      code=proc.returncode))
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the engine marks a secret value
+
+
+def update_events(log: str) -> tuple[dict[str, Any] | None, dict[str, int]]:
+    """The stack's outputs and the summary's resource changes from an update's event log (one JSON event
+    per line). Outputs are None when the log does not carry them whole (none recorded, or one is secret)."""
+    import json
+
+    outputs: dict[str, Any] | None = None
+    changes: dict[str, int] = {}
+    for line in log.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # a line the engine was still writing when it was killed
+        summary = event.get("summaryEvent")
+        if summary:
+            changes = {op: int(n) for op, n in (summary.get("resourceChanges") or {}).items()}
+        done = (event.get("resOutputsEvent") or {}).get("metadata") or {}
+        if done.get("type") == "pulumi:pulumi:Stack":
+            outputs = dict((done.get("new") or {}).get("outputs") or {})
+    if outputs is not None and ("[secret]" in json.dumps(outputs) or SECRET_SIG in json.dumps(outputs)):
+        outputs = None
+    return outputs, changes
+
+
 class AutomationDeployer:
     """The real engine: the project's own program, run by the `pulumi` CLI through the Automation API."""
 
@@ -204,11 +259,33 @@ class AutomationDeployer:
         return self._unlocked(stack, lambda: self._up(stack))
 
     def _up(self, stack: str) -> UpResult:
-        with self._engine(stack), self._operation("up", stack) as output:
-            result = self._stack(stack, create=True).up(on_output=output, color="never",
-                                                        refresh=self._refresh_first(stack))
-            return UpResult(outputs={k: v.value for k, v in result.outputs.items()},
-                            changes=dict(result.summary.resource_changes or {}))
+        """`pulumi up` itself, its outputs and its changes read from its own event log.
+
+        The Automation API's `Stack.up` costs five more CLI runs around the update (the version check,
+        `stack select`, two `stack output` and a `stack history` for the summary): 0.8 s on every
+        promote and rollback. The update's event log already holds the stack's outputs and the summary; only
+        when an output is secret (masked there) are the outputs asked for once more.
+        """
+        import tempfile
+
+        from pulumi import automation as auto
+
+        with self._engine(stack), self._operation("up", stack) as output, \
+                tempfile.TemporaryDirectory(prefix="dockyard-up-") as scratch:
+            events = Path(scratch) / "events.json"
+            args = ["up", "--yes", "--skip-preview", "--non-interactive", "--color", "never", "--exec-kind",
+                    "auto.local", "--event-log", str(events), "--stack", stack]
+            if self._refresh_first(stack):
+                args.append("--refresh")
+            try:
+                run_pulumi(args, self.project_dir, output)
+            except auto.StackNotFoundError:
+                auto.Stack.create(stack, self._workspace())
+                run_pulumi(args, self.project_dir, output)
+            outputs, changes = update_events(events.read_text() if events.is_file() else "")
+        if outputs is None:
+            outputs = self.outputs(stack)
+        return UpResult(outputs=outputs, changes=changes)
 
     def preview(self, stack: str) -> Preview:
         return self._unlocked(stack, lambda: self._preview(stack))

@@ -70,12 +70,13 @@ host_diff() { # SNAPSHOT_FILE [SECTION...]
 
 # A snapshot's lines that the NetworkPolicy agent could have left: what the rest of the running
 # cluster changes meanwhile is dropped (kube-proxy's and the kubelet's KUBE- chains and the rules
-# that jump to them, the CNI's bridges and chains, pods' mounts, the kubelet's paths and cgroups),
-# and so are tables as such (built-in chains, nftables tables): a table the agent made and left
-# empty is deleted by netpol_clean, and what it left in one is still compared, chain by chain.
+# that jump to them, the CNI's bridges and chains, pods' mounts, the kubelet's paths and cgroups,
+# the sysctls the CNI sets for its first pod, which the cluster's `down` puts back), and so are
+# tables as such (built-in chains, nftables tables): a table the agent made and left empty is
+# deleted by netpol_clean, and what it left in one is still compared, chain by chain.
 netpol_view() {
   awk -v own="${NETPOL_CHAINS#^}" '
-    $1 == "mount" || $1 == "bridge" || $1 == "cgroup" || $1 == "nft" { next }
+    $1 == "mount" || $1 == "bridge" || $1 == "cgroup" || $1 == "nft" || $1 == "sysctl" { next }
     $1 == "chain" && $4 ~ /^(INPUT|FORWARD|OUTPUT|PREROUTING|POSTROUTING)$/ { next }
     $1 == "path" && $2 != "/var/lib/kube-router" { next }
     ($1 == "chain" || $1 == "rule") && /(KUBE-|CNI-)/ && $0 !~ own { next }

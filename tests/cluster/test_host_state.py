@@ -41,9 +41,10 @@ BUILT_IN = {"INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"}
 
 def could_be_the_agents(line: str) -> bool:
     """Whether a snapshot line is one the agent could leave, as opposed to what the rest of a running cluster
-    changes while the agent runs: kube-proxy's and the CNI's chains and rules, bridges, the kubelet's paths."""
+    changes while the agent runs: kube-proxy's and the CNI's chains and rules, bridges, the sysctls the CNI
+    sets for its first pod (the cluster's `down` puts them back), the kubelet's paths."""
     section, *words = line.split()
-    if section in {"bridge", "cgroup", "nft", "mount"}:
+    if section in {"bridge", "cgroup", "nft", "mount", "sysctl"}:
         return False
     if section == "path":
         return words == ["/var/lib/kube-router"]
@@ -161,11 +162,13 @@ iptables -t nat -N KUBE-EXT-CHURNTEST
 iptables -t nat -A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-EXT-CHURNTEST
 iptables -N KUBE-PROXY-CANARY
 ip link add cni0 type bridge
+echo 1 >/proc/sys/net/ipv4/ip_forward
 """
 
 
 def test_what_the_rest_of_the_cluster_adds_meanwhile_is_not_taken_for_the_agents(tmp_path):
-    seen = stop_in_a_fresh_network_namespace(tmp_path, before_start="iptables -t nat -N KUBE-SERVICES",
+    seen = stop_in_a_fresh_network_namespace(tmp_path, before_start="iptables -t nat -N KUBE-SERVICES\n"
+                                             "echo 0 >/proc/sys/net/ipv4/ip_forward",
                                              while_running=CLUSTER_CHURN + AGENT_LIKE_STATE)
     assert seen["rc"] == 0, seen["stderr"]
     assert "the host is as before it started" in seen["stderr"], seen["stderr"]

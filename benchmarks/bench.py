@@ -406,9 +406,13 @@ def local_builds() -> list[Row]:
     ]
 
 
+ROUNDS = 3  # promote/rollback pairs on the live cluster, each side; the medians are compared
+
+
 def live_cluster() -> list[Row]:
     """Promote and rollback to verified on a real cluster beside `kubectl apply` + `kubectl rollout status`
-    of the same objects; the cluster's cold start from cached binaries to a Ready node."""
+    of the same objects (the median of ROUNDS each); the cluster's cold start from cached binaries to a
+    Ready node."""
     import shutil
 
     import pytest
@@ -440,15 +444,18 @@ def live_cluster() -> list[Row]:
         code, _, err = ws.dockyard("promote", "dev", "--from", "registry", "--yes")
         from_registry = time.perf_counter() - start
         assert code == 0, err[-2000:]
-        start = time.perf_counter()
-        code, _, err = ws.dockyard("promote", "prod", "--from", "dev", "--yes")
-        promote = time.perf_counter() - start
-        assert code == 0, err[-2000:]
         before = subprocess.run(["docker", "image", "ls", "-q", "--no-trunc"], capture_output=True, text=True).stdout
-        start = time.perf_counter()
-        code, _, err = ws.dockyard("rollback", "prod", "--to", "1", "--yes")
-        rollback = time.perf_counter() - start
-        assert code == 0, err[-2000:]
+        promotes, rollbacks = [], []
+        for _ in range(ROUNDS):  # prod goes from the first image to dev's second and back to release 1
+            start = time.perf_counter()
+            code, _, err = ws.dockyard("promote", "prod", "--from", "dev", "--yes")
+            promotes.append(time.perf_counter() - start)
+            assert code == 0, err[-2000:]
+            start = time.perf_counter()
+            code, _, err = ws.dockyard("rollback", "prod", "--to", "1", "--yes")
+            rollbacks.append(time.perf_counter() - start)
+            assert code == 0, err[-2000:]
+        promote, rollback = statistics.median(promotes), statistics.median(rollbacks)
         after = subprocess.run(["docker", "image", "ls", "-q", "--no-trunc"], capture_output=True, text=True).stdout
         builds = len(set(after.split()) - set(before.split()))
         prod_ns = ws.namespace_of("prod")
@@ -489,20 +496,23 @@ def live_cluster() -> list[Row]:
 
         try:
             apply(first)  # creates everything, as dockyard's first promote did
-            plain_promote = apply(second)
-            plain_rollback = apply(first)
+            plain_promotes, plain_rollbacks = [], []
+            for _ in range(ROUNDS):
+                plain_promotes.append(apply(second))
+                plain_rollbacks.append(apply(first))
+            plain_promote, plain_rollback = statistics.median(plain_promotes), statistics.median(plain_rollbacks)
         finally:
             subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), "delete", "namespace", baseline_ns,
                             "--wait=false"], capture_output=True)
         rows += [
-            ("live cluster: promote prod --from dev to verified (web)", f"{promote:.1f} s",
-             f"{plain_promote:.1f} s (kubectl apply + rollout status)", f"{promote / plain_promote:.2f}x", "<= 1.5x"),
+            ("live cluster: promote prod --from dev to verified (web)", f"{promote:.1f} s (median of {ROUNDS})",
+             f"{plain_promote:.1f} s (kubectl apply + rollout status)", f"{promote / plain_promote:.2f}x", "<= 1.25x"),
             ("live cluster: promote dev --from registry (stack outputs read by the engine)", f"{from_registry:.1f} s",
              f"{plain_promote:.1f} s (kubectl apply + rollout status)", f"{from_registry / plain_promote:.2f}x",
              "-"),
-            ("live cluster: rollback to verified (web)", f"{rollback:.1f} s",
+            ("live cluster: rollback to verified (web)", f"{rollback:.1f} s (median of {ROUNDS})",
              f"{plain_rollback:.1f} s (kubectl apply + rollout status)", f"{rollback / plain_rollback:.2f}x",
-             "<= 1.5x"),
+             "<= 1.25x"),
             ("live cluster: image builds during rollback", str(builds), "-", "-", "0"),
         ]
     finally:

@@ -208,19 +208,14 @@ class AutomationDeployer:
             return None
         return (settings, targets.of(settings)) if isinstance(settings, AppSettings) else None
 
-    def _hidden(self, stack: str) -> tuple[str, ...]:
-        """Environment variables the stack's target keeps from the engine (see Target.hidden_environment)."""
-        found = self._app_target(stack)
-        return found[1].hidden_environment(found[0]) if found else ()
-
-    def _refresh_first(self, stack: str) -> bool:
-        """Whether the stack's target wants the real state read before an update (see Target.refresh_before_up)."""
-        found = self._app_target(stack)
-        return bool(found and found[1].refresh_before_up(found[0]))
-
     @contextmanager
-    def _engine(self, stack: str) -> Iterator[None]:
-        names = self._hidden(stack) if stack != "*" else ()
+    def _engine(self, stack: str, found: tuple[Any, Any] | None = None) -> Iterator[None]:
+        """Engine errors translated; the environment variables the stack's target keeps from the engine
+        (see Target.hidden_environment) hidden meanwhile. `found`: the stack's `_app_target`, when the
+        caller has read it already."""
+        if found is None and stack != "*":
+            found = self._app_target(stack)
+        names = found[1].hidden_environment(found[0]) if found else ()
         hidden = {name: os.environ.pop(name) for name in names if name in os.environ}
         try:
             yield
@@ -270,12 +265,13 @@ class AutomationDeployer:
 
         from pulumi import automation as auto
 
-        with self._engine(stack), self._operation("up", stack) as output, \
+        found = self._app_target(stack)  # read once: for the hidden environment and the refresh question
+        with self._engine(stack, found), self._operation("up", stack) as output, \
                 tempfile.TemporaryDirectory(prefix="dockyard-up-") as scratch:
             events = Path(scratch) / "events.json"
             args = ["up", "--yes", "--skip-preview", "--non-interactive", "--color", "never", "--exec-kind",
                     "auto.local", "--event-log", str(events), "--stack", stack]
-            if self._refresh_first(stack):
+            if found and found[1].refresh_before_up(found[0]):  # see Target.refresh_before_up
                 args.append("--refresh")
             try:
                 run_pulumi(args, self.project_dir, output)

@@ -4,6 +4,8 @@ reverted is recorded and held; the engine refreshes first so Nomad's own revert 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,6 +138,7 @@ def test_a_provider_stack_is_refreshed_before_up_so_a_revert_by_nomad_never_wedg
 
 
 def test_the_engine_refreshes_the_stacks_its_target_asks_for(tmp_path, monkeypatch):
+    from dockyard.release import engine as engine_module
     from dockyard.release.engine import AutomationDeployer
 
     (tmp_path / "Pulumi.yaml").write_text("name: dockyard\nruntime: python\n")
@@ -143,19 +146,14 @@ def test_the_engine_refreshes_the_stacks_its_target_asks_for(tmp_path, monkeypat
         "config:\n  dockyard:role: app\n  dockyard:target: nomad\n  dockyard:imageSource: file\n"
         f"  dockyard:services: {{web: {{port: 8080}}}}\n  dockyard:nomad: {{address: '{ADDRESS}'}}\n"
         "  dockyard:trust: none\n")
-    seen: dict[str, Any] = {}
+    seen: list[list[str]] = []
 
-    class Result:
-        outputs: dict = {}
+    def engine(args, cwd, on_output):  # the `pulumi up` run: its arguments, and an event log it wrote
+        seen.append(args)
+        events = Path(args[args.index("--event-log") + 1])
+        events.write_text(json.dumps({"resOutputsEvent": {"metadata": {
+            "type": "pulumi:pulumi:Stack", "new": {"outputs": {}}}}}) + "\n")
 
-        class summary:  # noqa: N801 - the Automation API's shape
-            resource_changes: dict = {}
-
-    class Stack:
-        def up(self, **kwargs):
-            seen.update(kwargs)
-            return Result()
-
-    monkeypatch.setattr(AutomationDeployer, "_stack", lambda self, name, create=False: Stack())
+    monkeypatch.setattr(engine_module, "run_pulumi", engine)
     AutomationDeployer(tmp_path).up("dev")
-    assert seen.get("refresh") is True
+    assert seen and "--refresh" in seen[0]

@@ -10,7 +10,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -67,7 +67,9 @@ def _last_error_line(text: str) -> str:
     lines = [l.strip() for l in text.splitlines() if l.strip()]
     errors = [l for l in lines if l.lower().startswith("error:")]
     picked = errors[-1] if errors else (lines[-1] if lines else "no output")
-    return re.sub(r"^error:\s*", "", picked, flags=re.IGNORECASE)
+    picked = re.sub(r"^error:\s*", "", picked, flags=re.IGNORECASE)
+    # The program run in this process (program_host): its exception, without the SDK's wording around it.
+    return picked.replace("python inline source runtime error: ", "")
 
 
 def translate(err: Exception, stack: str, known: Callable[[], list[str]] | None = None) -> DockyardError:
@@ -265,12 +267,18 @@ class AutomationDeployer:
 
         from pulumi import automation as auto
 
+        from dockyard.release import program_host
+
         found = self._app_target(stack)  # read once: for the hidden environment and the refresh question
+        main = program_host.program_file(self.project_dir)
         with self._engine(stack, found), self._operation("up", stack) as output, \
-                tempfile.TemporaryDirectory(prefix="dockyard-up-") as scratch:
+                tempfile.TemporaryDirectory(prefix="dockyard-up-") as scratch, \
+                (program_host.serving(main, output) if main else nullcontext()) as host:
             events = Path(scratch) / "events.json"
-            args = ["up", "--yes", "--skip-preview", "--non-interactive", "--color", "never", "--exec-kind",
-                    "auto.local", "--event-log", str(events), "--stack", stack]
+            # The program in this process (see program_host) or, failing that, the CLI's language host.
+            runs = ["--exec-kind", "auto.inline", "--client", host] if host else ["--exec-kind", "auto.local"]
+            args = ["up", "--yes", "--skip-preview", "--non-interactive", "--color", "never", *runs,
+                    "--event-log", str(events), "--stack", stack]
             if found and found[1].refresh_before_up(found[0]):  # see Target.refresh_before_up
                 args.append("--refresh")
             try:

@@ -1,5 +1,6 @@
 """`AutomationDeployer.up` on the real engine: one CLI run per update, its outputs and changes read from the
-update's own event log, and the stack created when it does not exist yet.
+update's own event log, the stack created when it does not exist yet, and the program run inside this
+process when the engine would run it with this interpreter (dockyard.release.program_host).
 
 Every `pulumi` the deployer starts goes through a wrapper on PATH that records its arguments, so the
 tests count the engine runs a promote or a rollback pays for.
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,8 +21,13 @@ from dockyard.release.engine import AutomationDeployer
 from tests.support.engine_project import EngineProject
 
 PROGRAM = '''
+import os
+from pathlib import Path
+
 import pulumi
 
+Path("ran-in").write_text(str(os.getpid()))  # relative: the program runs from its own directory
+print("a line the program prints")
 config = pulumi.Config()
 pulumi.export("plain", {"name": "web", "replicas": config.get_int("replicas") or 1})
 if config.get_bool("withSecret"):
@@ -89,4 +97,37 @@ def test_a_failing_program_is_the_engines_error_in_one_line(project):
 
     with pytest.raises(DockyardError) as failed:
         AutomationDeployer(directory, log=lambda line: None).up("dev")
-    assert "pulumi failed for stack dev" in str(failed.value)
+    message = str(failed.value)
+    assert message.startswith("pulumi failed for stack dev") and "\n" not in message, message
+    assert message.endswith("the program refuses: replicas must be set"), message
+
+
+def test_the_program_runs_in_this_process_from_its_directory_and_its_prints_stay_out_of_stdout(project, capsys):
+    directory, _ = project
+    lines: list[str] = []
+    engine_log = directory / "engine.log"
+    AutomationDeployer(directory, log=lines.append, engine_log=engine_log).up("dev")
+    assert (directory / "ran-in").read_text() == str(os.getpid())
+    assert "a line the program prints" not in capsys.readouterr().out
+    assert "a line the program prints" in engine_log.read_text()
+
+
+@pytest.mark.parametrize("why", ["opt-out", "another interpreter"])
+def test_otherwise_the_engines_own_language_host_runs_it(project, monkeypatch, why):
+    directory, _ = project
+    if why == "opt-out":
+        monkeypatch.setenv("DOCKYARD_PROGRAM_HOST", "engine")
+    else:  # a virtualenv of the project's own: the engine's host must start that one
+        monkeypatch.delenv("PULUMI_PYTHON_CMD")
+        pulumi_yaml = yaml.safe_load((directory / "Pulumi.yaml").read_text())
+        pulumi_yaml["runtime"] = {"name": "python", "options": {"virtualenv": "venv"}}
+        (directory / "Pulumi.yaml").write_text(yaml.safe_dump(pulumi_yaml))
+        venv = directory / "venv"
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+                       check=True, timeout=120)
+        (venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages" /
+         "dockyard-outer.pth").write_text(next(p for p in sys.path if p.endswith("site-packages")) + "\n")
+        monkeypatch.setenv("PATH", f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    result = AutomationDeployer(directory, log=lambda line: None).up("dev")
+    assert result.outputs["plain"]["replicas"] == 1
+    assert (directory / "ran-in").read_text() != str(os.getpid())

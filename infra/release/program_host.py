@@ -1,0 +1,119 @@
+"""The stack's Python program, run inside the dockyard process for the engine's `up`.
+
+For every update the CLI's Python language host starts a second interpreter: it asks pip which
+packages are installed, starts Python, and imports the Pulumi SDK, the Kubernetes SDK and dockyard
+once more — about a second of every promote and rollback on two cores, more than the engine's own
+update of a few objects. dockyard already runs in that interpreter with those modules loaded. So
+when the engine would run the program with this very interpreter, `up` points the engine at a
+language server in this process (the Automation API's inline programs), which runs the project's
+own `__main__.py` as the language host would: from the program's directory, as `__main__`.
+
+Anything else (another runtime, another interpreter or virtualenv, DOCKYARD_PROGRAM_HOST=engine) runs
+the program the usual way, through the CLI's language host.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+OPT_OUT = "DOCKYARD_PROGRAM_HOST"  # "engine": always the CLI's language host
+
+
+def program_file(project_dir: Path) -> Path | None:
+    """The `__main__.py` the engine would run for this project, when this process can run it instead."""
+    if os.environ.get(OPT_OUT) == "engine":
+        return None
+    try:
+        project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None  # the engine says what is wrong with it
+    runtime = project.get("runtime")
+    name, options = (runtime, {}) if isinstance(runtime, str) else \
+        ((runtime or {}).get("name"), (runtime or {}).get("options") or {})
+    if name != "python" or not _same_interpreter(project_dir, options):
+        return None
+    main = (project_dir / str(project.get("main") or ".")).resolve()
+    main = main / "__main__.py" if main.is_dir() else main
+    return main if main.is_file() else None
+
+
+def _venv_of(python: Path) -> Path | None:
+    """The virtualenv an interpreter path belongs to (not following its symlink to the base Python)."""
+    root = python.absolute().parent.parent
+    return root.resolve() if (root / "pyvenv.cfg").is_file() else None
+
+
+def _same_interpreter(project_dir: Path, options: dict[str, Any]) -> bool:
+    """Whether the engine would start the program with the interpreter (and packages) running us."""
+    ours = Path(sys.prefix).resolve()
+    command = os.environ.get("PULUMI_PYTHON_CMD")
+    if command:
+        found = shutil.which(command)
+        return found is not None and (_venv_of(Path(found)) or Path(found).resolve().parent.parent) == ours
+    if options.get("virtualenv"):
+        return (project_dir / str(options["virtualenv"])).resolve() == ours
+    found = shutil.which("python3") or shutil.which("python")
+    return found is not None and _venv_of(Path(found)) == ours
+
+
+class _Lines:
+    """A text stream that hands each complete line to `sink` (the program's prints, beside the engine's output)."""
+
+    def __init__(self, sink: Callable[[str], None]) -> None:
+        self.sink, self.pending, self.lock = sink, "", threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self.lock:
+            self.pending += text
+            *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            self.sink(line)
+        return len(text)
+
+    def flush(self) -> None:
+        with self.lock:
+            line, self.pending = self.pending, ""
+        if line:
+            self.sink(line)
+
+
+@contextmanager
+def serving(main: Path, on_output: Callable[[str], None]) -> Iterator[str]:
+    """A language server in this process that runs `main` for one engine operation; yields its address."""
+    from concurrent import futures
+
+    import grpc
+    from pulumi.automation._server import LanguageServer
+    from pulumi.runtime.proto import language_pb2_grpc
+
+    def program() -> None:
+        import runpy
+
+        saved = os.getcwd(), list(sys.path), sys.stdout
+        os.chdir(main.parent)
+        sys.path.insert(0, str(main.parent))
+        sys.stdout = _Lines(on_output)  # never into the command's own output (--json)
+        try:
+            runpy.run_path(str(main), run_name="__main__")
+        finally:
+            sys.stdout.flush()
+            os.chdir(saved[0])
+            sys.path[:], sys.stdout = saved[1], saved[2]
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    language_pb2_grpc.add_LanguageRuntimeServicer_to_server(LanguageServer(program), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(0)

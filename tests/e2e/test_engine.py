@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
+from pathlib import Path
 
 import kubernetes_validate
 import pytest
@@ -102,7 +105,16 @@ def test_two_concurrent_updates_of_one_stack_end_with_one_conflict(workspace):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(p.is_file() for p in locks.rglob("*")):
         time.sleep(0.05)
-    code, out, _ = workspace.dockyard("deploy", "dev", "--json")
+    # Hold the first where it is (its engine paused, its lock kept) while the second tries: no race.
+    engines = [pid for pid in descendants(first.pid) if _command(pid)[:2] == ["pulumi", "up"]]
+    assert engines, "the first deploy holds the lock but runs no `pulumi up`"
+    for pid in engines:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        code, out, _ = workspace.dockyard("deploy", "dev", "--json")
+    finally:
+        for pid in engines:
+            os.kill(pid, signal.SIGCONT)
     first_out, first_err = first.communicate(timeout=600)
     assert first.returncode == 0, first_err
     assert code == 3 and out["error"]["code"] == "conflict" and "locked" in out["error"]["message"]
@@ -110,3 +122,26 @@ def test_two_concurrent_updates_of_one_stack_end_with_one_conflict(workspace):
     assert workspace.pulumi("stack", "export", "-s", "dev").returncode == 0
     code, out, err = workspace.dockyard("deploy", "dev", "--json")
     assert code == 0, err
+
+
+def _command(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below `root`, from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found

@@ -271,6 +271,9 @@ class AutomationDeployer:
 
         found = self._app_target(stack)  # read once: for the hidden environment and the refresh question
         main = program_host.program_file(self.project_dir)
+        if main:
+            program_host.warm(["dockyard.program", "dockyard.app",
+                               *([found[1].program_module] if found and found[1].program_module else [])])
         with self._engine(stack, found), self._operation("up", stack) as output, \
                 tempfile.TemporaryDirectory(prefix="dockyard-up-") as scratch, \
                 (program_host.serving(main, output) if main else nullcontext()) as host:

@@ -86,6 +86,21 @@ class _Lines:
             self.sink(line)
 
 
+def warm(modules: list[str]) -> None:
+    """Import the program's modules in the background while the engine starts: by the time it asks for the
+    program they are loaded (an import the program makes meanwhile waits for this one, never repeats it)."""
+    import importlib
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the program itself raises it, where the engine reports it
+                return
+
+    threading.Thread(target=load, name="dockyard-warm-program", daemon=True).start()
+
+
 @contextmanager
 def serving(main: Path, on_output: Callable[[str], None]) -> Iterator[str]:
     """A language server in this process that runs `main` for one engine operation; yields its address."""

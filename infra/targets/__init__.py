@@ -71,6 +71,9 @@ class Target:
 
     # ------------------------------------------------------------------ the Pulumi program
 
+    # The module of its Pulumi program, which the command imports ahead while the engine starts (program_host).
+    program_module = ""
+
     def program(self, settings: AppSettings, release: ResolvedRelease, project_dir: Path) -> None:
         raise NotImplementedError
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -21,6 +22,8 @@ def test_each_target_implements_the_interface(name: str) -> None:
     # What every target must do itself: run its program and prove what runs after `up`.
     for method in ("program", "verify"):
         assert getattr(type(target), method) is not getattr(targets.Target, method), f"{name} lacks {method}"
+    # The module the command imports ahead of the engine's `up` is the one its program runs.
+    assert callable(getattr(importlib.import_module(target.program_module), "deploy", None)), target.program_module
 
 
 def test_an_unknown_target_is_refused_with_the_known_ones() -> None:

@@ -39,6 +39,8 @@ class EcsTarget(Target):
     def deployment_keys(self) -> bool:
         return True
 
+    program_module = "dockyard.targets.ecs.program"
+
     def program(self, settings: AppSettings, release: ResolvedRelease, project_dir: Path) -> None:
         from dockyard.targets.ecs import program
 

@@ -38,6 +38,8 @@ class KubernetesTarget(Target):
     def database(self, raw: Any, share_from: str | None) -> Any:
         return config.database(raw, share_from)
 
+    program_module = "dockyard.targets.kubernetes.program"
+
     def program(self, settings: AppSettings, release: ResolvedRelease, project_dir: Path) -> None:
         from dockyard.targets.kubernetes import program
 

@@ -36,6 +36,8 @@ class NomadTarget(Target):
         raise ConfigError("dockyard:database: the nomad target runs no database of its own; remove it and give "
                           "the services their connection settings in environment")
 
+    program_module = "dockyard.targets.nomad.program"
+
     def program(self, settings: AppSettings, release: ResolvedRelease, project_dir: Path) -> None:
         from dockyard.targets.nomad import program
 

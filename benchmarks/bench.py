@@ -446,9 +446,10 @@ def live_cluster() -> list[Row]:
         assert code == 0, err[-2000:]
         before = subprocess.run(["docker", "image", "ls", "-q", "--no-trunc"], capture_output=True, text=True).stdout
         promotes, rollbacks = [], []
-        for _ in range(ROUNDS):  # prod goes from the first image to dev's second and back to release 1
+        for round_ in range(ROUNDS):  # prod goes from the first image to dev's second and back to release 1
+            held = ["--release-hold"] if round_ else []  # a rollback holds prod against promotion
             start = time.perf_counter()
-            code, _, err = ws.dockyard("promote", "prod", "--from", "dev", "--yes")
+            code, _, err = ws.dockyard("promote", "prod", "--from", "dev", "--yes", *held)
             promotes.append(time.perf_counter() - start)
             assert code == 0, err[-2000:]
             start = time.perf_counter()

@@ -68,8 +68,16 @@ def _same_interpreter(project_dir: Path, options: dict[str, Any]) -> bool:
 class _Lines:
     """A text stream that hands each complete line to `sink` (the program's prints, beside the engine's output)."""
 
+    encoding, errors = "utf-8", "replace"
+
     def __init__(self, sink: Callable[[str], None]) -> None:
         self.sink, self.pending, self.lock = sink, "", threading.Lock()
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
 
     def write(self, text: str) -> int:
         with self.lock:

@@ -259,9 +259,9 @@ class AutomationDeployer:
         """`pulumi up` itself, its outputs and its changes read from its own event log.
 
         The Automation API's `Stack.up` costs five more CLI runs around the update (the version check,
-        `stack select`, two `stack output` and a `stack history` for the summary): 0.8 s on every
-        promote and rollback. The update's event log already holds the stack's outputs and the summary; only
-        when an output is secret (masked there) are the outputs asked for once more.
+        `stack select`, two `stack output` and a `stack history` for the summary): 0.8 s of CLI runs on
+        every promote and rollback here. The update's event log already holds the stack's outputs and the
+        summary; only when an output is secret (masked there) are the outputs asked for once more.
         """
         import tempfile
 

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.e2e
 
 PROMOTE_STEPS = ("after-release-written", "after-tag", "during-up", "after-up-before-label", "during-verify")
 ROWS: list[tuple[str, str, str]] = []
+ALONE = "during-up-alone"  # the command killed alone, not its process group: its engine runs on
 
 
 def run(ws, *args: str, fault: str | None = None) -> tuple[int, str, str]:
@@ -60,7 +62,7 @@ def build(ws, name: str) -> dict[str, str]:
 def builds(workspace):
     """Every scenario's stack on release 1 of build crash-1; then the registry moves to crash-2."""
     first = build(workspace, "crash-1")
-    for step in (*PROMOTE_STEPS, "rollback"):
+    for step in (*PROMOTE_STEPS, "rollback", ALONE):
         workspace.app(stack_of(step))
         code, _, err = run(workspace, "promote", stack_of(step), "--from", "registry", "--yes")
         assert code == 0, err
@@ -106,6 +108,33 @@ def test_promote_killed_at_each_step_converges_when_run_again(workspace, builds,
     lock = "; the dead engine's lock released" if step == "during-up" else ""
     ROWS.append((step, f"promote {stack} --from registry", "exit 0: release 2 once, deployed, tagged "
                  f"release-{stack}-v2, labelled deployed + known-good, verified{lock}"))
+
+
+def test_promote_killed_alone_during_up_converges_once_its_engine_has_stopped(workspace, builds):
+    """Only the command dies (a runner that kills one process): the engine it started runs on without the
+    program, which lived in the command (dockyard.release.program_host), so it ends the update and releases
+    the stack's lock itself; the same command then finishes the release."""
+    _, second = builds
+    stack = stack_of(ALONE)
+    command = ("promote", stack, "--from", "registry", "--yes")
+    env = {**workspace.env, "DOCKYARD_FAULT": "during-up"}
+    proc = subprocess.run([*DOCKYARD, *command, "--project-dir", str(workspace.dir)], capture_output=True,
+                          text=True, env=env, cwd=workspace.dir, timeout=workspace.timeout)  # no session of its own
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-600:]
+    deadline = time.monotonic() + 120
+    while locks(workspace, stack) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert locks(workspace, stack) == [], "the engine left without its program kept the stack locked"
+    code, out, err = run(workspace, *command, "--json")
+    assert code == 0, err
+    releases = history(workspace, stack)
+    assert [r["version"] for r in releases] == [2, 1], "a release was lost or written twice"
+    assert sorted(releases[0]["labels"]) == ["deployed", "known-good"] and json.loads(out)["verified"]
+    assert rendered_deployments(workspace.dir / "rendered" / stack) == second
+    assert tags(stack, 2) == {"web", "worker"}
+    ROWS.append(("during-up, the command alone", f"promote {stack} --from registry", "exit 0: release 2 once, "
+                 "deployed, tagged, labelled deployed + known-good, verified; the engine, left without its "
+                 "program, had ended the update and released its lock"))
 
 
 def test_rollback_killed_after_writing_converges_when_run_again(workspace, builds):

@@ -109,6 +109,26 @@ def warm(modules: list[str]) -> None:
     threading.Thread(target=load, name="dockyard-warm-program", daemon=True).start()
 
 
+def _forget_project_modules(directory: Path, before: set[str]) -> None:
+    """Drop the modules of the project's own code that this run imported, so the next run in this process
+    (an automatic rollback's `up`) executes them again, as a fresh language host would: a module that
+    registers resources when imported would otherwise register nothing the second time, and the engine
+    would delete what it made. dockyard's own modules and installed packages (a virtualenv inside the
+    project included) stay: the command shares them."""
+    root = directory.resolve()
+    installed = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    for name in set(sys.modules) - before:
+        if name == "dockyard" or name.startswith("dockyard."):
+            continue
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if not path:
+            continue
+        where = Path(path).resolve()
+        if where.is_relative_to(root) and not any(where.is_relative_to(p) for p in installed) \
+                and "site-packages" not in where.parts:
+            del sys.modules[name]
+
+
 @contextmanager
 def serving(main: Path, on_output: Callable[[str], None]) -> Iterator[str]:
     """A language server in this process that runs `main` for one engine operation; yields its address."""
@@ -121,7 +141,7 @@ def serving(main: Path, on_output: Callable[[str], None]) -> Iterator[str]:
     def program() -> None:
         import runpy
 
-        saved = os.getcwd(), list(sys.path), sys.stdout
+        saved = os.getcwd(), list(sys.path), sys.stdout, set(sys.modules)
         os.chdir(main.parent)
         sys.path.insert(0, str(main.parent))
         sys.stdout = _Lines(on_output)  # never into the command's own output (--json)
@@ -131,6 +151,7 @@ def serving(main: Path, on_output: Callable[[str], None]) -> Iterator[str]:
             sys.stdout.flush()
             os.chdir(saved[0])
             sys.path[:], sys.stdout = saved[1], saved[2]
+            _forget_project_modules(main.parent, before=saved[3])
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     language_pb2_grpc.add_LanguageRuntimeServicer_to_server(LanguageServer(program), server)

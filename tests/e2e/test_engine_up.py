@@ -131,3 +131,15 @@ def test_otherwise_the_engines_own_language_host_runs_it(project, monkeypatch, w
     result = AutomationDeployer(directory, log=lambda line: None).up("dev")
     assert result.outputs["plain"]["replicas"] == 1
     assert (directory / "ran-in").read_text() != str(os.getpid())
+
+
+def test_the_projects_own_modules_run_again_on_every_update_in_one_process(project):
+    """A program whose own module registers at import time: a second `up` in the same command (an automatic
+    rollback) must register it again, or the engine would delete what it made."""
+    directory, _ = project
+    (directory / "extra.py").write_text("import pulumi\npulumi.export('extra', 'registered')\n")
+    (directory / "__main__.py").write_text("import extra  # noqa: F401\n" + PROGRAM)
+    deployer = AutomationDeployer(directory, log=lambda line: None)
+    assert deployer.up("dev").outputs["extra"] == "registered"
+    assert deployer.up("dev").outputs.get("extra") == "registered"
+    assert (directory / "ran-in").read_text() == str(os.getpid())

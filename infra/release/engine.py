@@ -150,8 +150,10 @@ def update_events(log: str) -> tuple[dict[str, Any] | None, dict[str, int]]:
         done = (event.get("resOutputsEvent") or {}).get("metadata") or {}
         if done.get("type") == "pulumi:pulumi:Stack":
             outputs = dict((done.get("new") or {}).get("outputs") or {})
-    if outputs is not None and ("[secret]" in json.dumps(outputs) or SECRET_SIG in json.dumps(outputs)):
-        outputs = None
+    if outputs is not None:
+        text = json.dumps(outputs)
+        if "[secret]" in text or SECRET_SIG in text:
+            outputs = None
     return outputs, changes
 
 

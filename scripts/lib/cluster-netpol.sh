@@ -58,14 +58,14 @@ host_snapshot() {
   } | sort -u
 }
 
-# Lines that differ between a snapshot file and now ("- " gone since, "+ " new since), minus the
-# sections given as extra arguments (e.g. `mount`: pods come and go while the cluster runs).
+# Lines that differ between a snapshot file and now ("- " gone since, "+ " new since), both read
+# through FILTER when one is given (a command reading a snapshot on stdin, e.g. netpol_view).
 # Status 0 whether or not they differ: the caller says what the difference means.
-host_diff() { # SNAPSHOT_FILE [SECTION...]
-  local file=$1 skip
+host_diff() { # SNAPSHOT_FILE [FILTER...]
+  local file=$1
   shift
-  skip=$(IFS='|'; echo "^(${*:-@none@}) ")
-  { diff <(grep -vE "$skip" "$file") <(host_snapshot | grep -vE "$skip") || true; } | sed -n 's/^< /- /p; s/^> /+ /p'
+  (($#)) || set -- cat
+  { diff <("$@" <"$file") <(host_snapshot | "$@") || true; } | sed -n 's/^< /- /p; s/^> /+ /p'
 }
 
 # A snapshot's lines that the NetworkPolicy agent could have left: what the rest of the running
@@ -206,8 +206,7 @@ netpol_stop() {
   [[ -r $NETPOL_DIR/baseline ]] || return 0
   netpol_clean
   local changes
-  changes=$({ diff <(netpol_view <"$NETPOL_DIR/baseline") <(host_snapshot | netpol_view) || true; } |
-    sed -n 's/^< /- /p; s/^> /+ /p')
+  changes=$(host_diff "$NETPOL_DIR/baseline" netpol_view)
   if [[ -z $changes ]]; then log "NetworkPolicy agent stopped; the host is as before it started"; return 0; fi
   log "NetworkPolicy agent stopped; the host differs from before it started: $(tr '\n' ';' <<<"$changes")"
   return 1

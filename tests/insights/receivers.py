@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.support.loopback import Loopback, QuietHandler
 
 
 class Receiver:
@@ -16,7 +16,7 @@ class Receiver:
         self.attempts = 0
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 - the http.server API
                 receiver.attempts += 1
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -31,17 +31,11 @@ class Receiver:
                 except OSError:
                     pass  # the client gave up waiting
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook/secret-token"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.loopback = Loopback(Handler)
+        self.url = f"{self.loopback.base}/hook/secret-token"
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.loopback.stop()
 
 
 def down_url() -> str:

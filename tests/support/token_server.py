@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from tests.support.loopback import Loopback, QuietHandler
 
 SERVICE = "dockyard-test-registry"
 ISSUER = "dockyard-test-token-server"
@@ -54,10 +54,7 @@ class TokenServer:
         self._x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 - the http.server naming
                 length = int(self.headers.get("Content-Length") or 0)
                 form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
@@ -66,7 +63,7 @@ class TokenServer:
                 if form.get("grant_type") == "refresh_token" and form.get("refresh_token") == server.refresh_token \
                         and form.get("service") == SERVICE:
                     return self._grant(form.get("scope", "").split())
-                self._answer(401, {"errors": [{"code": "UNAUTHORIZED", "message": "invalid refresh token"}]})
+                self.send_json(401, {"errors": [{"code": "UNAUTHORIZED", "message": "invalid refresh token"}]})
 
             def do_GET(self) -> None:  # noqa: N802
                 query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(self.path).query))
@@ -76,23 +73,14 @@ class TokenServer:
                 expected = base64.b64encode(f"{server.user}:{server.password}".encode()).decode()
                 if server.user and basic == f"Basic {expected}":
                     return self._grant([query.get("scope", "")])
-                self._answer(401, {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]})
+                self.send_json(401, {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]})
 
             def _grant(self, scopes: list[str]) -> None:
-                self._answer(200, {"access_token": server.token(scopes), "expires_in": 300,
-                                   "refresh_token": server.refresh_token})
+                self.send_json(200, {"access_token": server.token(scopes), "expires_in": 300,
+                                     "refresh_token": server.refresh_token})
 
-            def _answer(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.realm = f"http://127.0.0.1:{self._server.server_address[1]}/oauth2/token"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._loopback = Loopback(Handler)
+        self.realm = f"{self._loopback.base}/oauth2/token"
 
     def token(self, scopes: list[str]) -> str:
         from cryptography.hazmat.primitives import hashes
@@ -118,5 +106,4 @@ class TokenServer:
                 f"    rootcertbundle: {self.certificate}\n")
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._loopback.stop()

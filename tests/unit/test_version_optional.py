@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -16,27 +14,23 @@ from dockyard import config
 from dockyard.targets import checks
 from dockyard.targets.checks import VerificationFailed
 from dockyard.targets.nomad import deploy as nomad_deploy
+from tests.support.loopback import Loopback, QuietHandler
 from tests.unit.app_fixtures import IMAGES
 
 
 def serve(routes: dict[str, tuple[int, bytes]]) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802
             status, body = routes.get(self.path, (404, b"<html>not found</html>"))
             self.send_response(status)
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = Loopback(Handler)
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield server.base
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 @pytest.fixture()

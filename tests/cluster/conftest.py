@@ -45,6 +45,17 @@ def require_cluster() -> Path:
     return Path(path)
 
 
+def private_component(name: str, doing: str) -> int:
+    """The running pid of one of the private cluster's components, or skip: only that cluster lets a test
+    stop or pause a part of the control plane (`doing`, e.g. "stopped")."""
+    path = CLUSTER_DIR / "run" / f"{name}.pid"
+    if not path.is_file() or os.environ.get("KUBECONFIG") != str(CLUSTER_DIR / "admin.kubeconfig"):
+        pytest.skip(f"the {name} can only be {doing} on the private cluster (./scripts/cluster up)")
+    pid = int(path.read_text())
+    os.kill(pid, 0)
+    return pid
+
+
 def kubectl(*args: str, timeout: float = 60) -> str:
     """A client dockyard does not control: the kubectl the cluster was built with (or one on PATH)."""
     binary = os.environ.get("DOCKYARD_KUBECTL") or shutil.which("kubectl")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.cluster.conftest import CLUSTER_DIR, kubectl, pod_digests
+from tests.cluster.conftest import kubectl, pod_digests, private_component
 from tests.e2e.conftest import PROJECT_DIR
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
@@ -49,17 +49,9 @@ def test_promote_whose_health_check_fails_rolls_back_to_known_good_and_pods_run_
     assert dev["images"]["web"] == good and dev["knownGood"] == newest["version"]
 
 
-def _apiserver_pid() -> int:
-    pid = int((CLUSTER_DIR / "run" / "kube-apiserver.pid").read_text())
-    os.kill(pid, 0)
-    return pid
-
-
 def test_deploy_interrupted_by_the_api_server_stopping_completes_on_the_next_deploy(cluster_workspace, images):
     ws = cluster_workspace
-    if not (CLUSTER_DIR / "run" / "kube-apiserver.pid").is_file() or \
-            os.environ.get("KUBECONFIG") != str(CLUSTER_DIR / "admin.kubeconfig"):
-        pytest.skip("the API server can only be stopped on the private cluster (./scripts/cluster up)")
+    private_component("kube-apiserver", "stopped")
     first, second = images.web("ok"), images.web("ok2")
     ws.registry_of(first)
     ws.live_app()
@@ -79,7 +71,7 @@ def test_deploy_interrupted_by_the_api_server_stopping_completes_on_the_next_dep
         if any("apps/v1:Deployment" in line and "updating" in line for line in text.splitlines()):
             break
         time.sleep(0.05)
-    os.kill(_apiserver_pid(), signal.SIGKILL)
+    os.kill(private_component("kube-apiserver", "stopped"), signal.SIGKILL)
     try:
         _, err = promote.communicate(timeout=600)
         assert promote.returncode != 0, err[-2000:]

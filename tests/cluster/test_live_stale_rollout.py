@@ -13,18 +13,9 @@ import time
 
 import pytest
 
-from tests.cluster.conftest import CLUSTER_DIR, kubectl, pod_digests
+from tests.cluster.conftest import kubectl, pod_digests, private_component
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
-
-
-def controller_manager() -> int:
-    path = CLUSTER_DIR / "run" / "kube-controller-manager.pid"
-    if not path.is_file() or os.environ.get("KUBECONFIG") != str(CLUSTER_DIR / "admin.kubeconfig"):
-        pytest.skip("the controller-manager can only be paused on the private cluster (./scripts/cluster up)")
-    pid = int(path.read_text())
-    os.kill(pid, 0)
-    return pid
 
 
 def deployment(namespace: str) -> dict:
@@ -49,7 +40,7 @@ def deadline_exceeded(status: dict) -> bool:
 
 def test_a_stale_progress_deadline_of_an_earlier_generation_does_not_fail_a_good_release(cluster_workspace, images):
     ws = cluster_workspace
-    pid = controller_manager()
+    pid = private_component("kube-controller-manager", "paused")
     good, broken, fix = images.web("ok"), images.web("broken"), images.web("ok2")
     ws.registry_of(good)
     ws.live_app()
